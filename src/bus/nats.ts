@@ -1,0 +1,38 @@
+/**
+ * The NATS connection of a process. The first connection must succeed at start-up (a
+ * clear error otherwise); after that the client reconnects forever and every role keeps
+ * its own recovery (the relay reconciles, consumers resume from their acks).
+ */
+import { connect, type NatsConnection } from 'nats';
+import { LogCode } from '../domain/codes.js';
+import type { Logger } from '../observability/log.js';
+
+export class NatsUnreachableError extends Error {
+  override name = 'NatsUnreachableError';
+}
+
+export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: url.split(',').map((s) => s.trim()),
+      name,
+      timeout: 5_000,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 250,
+      pingInterval: 10_000,
+      maxPingOut: 3,
+    });
+  } catch (err) {
+    throw new NatsUnreachableError(`cannot connect to NATS at ${url}: ${(err as Error).message}`, { cause: err });
+  }
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') log.warn({ code: LogCode.NatsDisconnected, server: status.data }, 'NATS disconnected');
+      else if (status.type === 'reconnect') log.info({ code: LogCode.NatsReconnected, server: status.data }, 'NATS reconnected');
+      else if (status.type === 'error') log.warn({ code: LogCode.NatsError, err: status.data }, 'NATS error');
+    }
+  })();
+  return nc;
+}

@@ -1,0 +1,84 @@
+/**
+ * The change log in Postgres, as the relay sees it: read the oldest unpublished changes in
+ * publishing order, and forget them once NATS holds them.
+ *
+ * # Ordering
+ * A pass reads the log through one snapshot, so everything it publishes committed before
+ * everything a later pass publishes: across passes, publishing order is commit order.
+ * Within a pass, all read changes committed in the same window; Postgres records no
+ * commit order inside it, so the pass orders whole transactions by their last log id and
+ * keeps each transaction's changes together. For one grant this is exactly commit order:
+ * a writer takes its log id while holding the row lock, so a later change of a row has a
+ * higher log id than every log id of the transaction that changed the row before it.
+ *
+ * # Nothing skipped
+ * There is no cursor to skip past a late commit: a change stays in the log until it is
+ * published, and is deleted only after NATS acknowledged it (see docs/capture.md).
+ */
+import type pg from 'pg';
+import { ChangeOp } from '../domain/events.js';
+
+export const NOTIFY_CHANNEL = 'navimpact_grant_changes';
+
+export interface LoggedChange {
+  logId: string;
+  op: ChangeOp;
+  grantId: string;
+  version: number;
+  /** The row after the change, as `row_to_json` wrote it; null for a delete. */
+  row: Record<string, unknown> | null;
+  changedAt: Date;
+}
+
+export interface RelayState {
+  epoch: string;
+  streamSeq: number;
+}
+
+export async function readBatch(client: pg.ClientBase, limit: number): Promise<LoggedChange[]> {
+  const { rows } = await client.query<{
+    log_id: string;
+    op: ChangeOp;
+    grant_id: string;
+    version: string;
+    row: Record<string, unknown> | null;
+    changed_at: Date;
+  }>(
+    `WITH batch AS (
+       SELECT log_id, txid, op, grant_id, version, row, changed_at
+       FROM grant_changes ORDER BY log_id LIMIT $1
+     )
+     SELECT log_id, op, grant_id, version, row, changed_at FROM batch
+     ORDER BY max(log_id) OVER (PARTITION BY txid), log_id`,
+    [limit],
+  );
+  return rows.map((r) => ({
+    logId: r.log_id,
+    op: r.op,
+    grantId: r.grant_id,
+    version: Number(r.version),
+    row: r.row,
+    changedAt: r.changed_at,
+  }));
+}
+
+export async function readState(client: pg.ClientBase): Promise<RelayState> {
+  const { rows } = await client.query<{ epoch: string; stream_seq: string }>('SELECT epoch, stream_seq FROM relay_state');
+  const row = rows[0];
+  if (!row) throw new Error('relay_state is empty: run the migrations');
+  return { epoch: row.epoch, streamSeq: Number(row.stream_seq) };
+}
+
+/** Deletes published changes and records the stream position, in one statement. */
+export async function markPublished(client: pg.ClientBase, logIds: readonly string[], streamSeq: number): Promise<void> {
+  await client.query(
+    `WITH published AS (DELETE FROM grant_changes WHERE log_id = ANY($1::bigint[]))
+     UPDATE relay_state SET stream_seq = $2, published_at = now()`,
+    [logIds, streamSeq],
+  );
+}
+
+export async function countPending(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM grant_changes');
+  return Number(rows[0]?.n ?? 0);
+}

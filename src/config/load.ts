@@ -1,0 +1,50 @@
+import { ConfigSchema, EnvSchema, SECRET_KEYS, type Config } from './schema.js';
+
+/** A configuration error: `message` is one line naming the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    readonly reason: string,
+  ) {
+    super(`${variable} ${reason}`);
+  }
+}
+
+const KNOWN = new Set(Object.keys(EnvSchema.shape));
+
+/**
+ * Parses the environment once. Empty strings count as unset (as docker-compose writes
+ * `VAR=`). Throws a ConfigError naming the first offending variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (KNOWN.has(key) && value !== undefined && value.trim() !== '') input[key] = value;
+  }
+  const result = ConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const variable = String(issue?.path[0] ?? 'environment');
+  const shown = variable in input && !(SECRET_KEYS as readonly string[]).includes(variable) ? ` (got ${JSON.stringify(input[variable])})` : '';
+  throw new ConfigError(variable, `${issue?.message ?? 'is invalid'}${shown}`);
+}
+
+/** The configuration with secrets replaced, safe to log. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config };
+  for (const key of SECRET_KEYS) {
+    if (out[key] !== undefined) out[key] = key.endsWith('_URL') ? redactUrl(String(out[key])) : '[redacted]';
+  }
+  return out;
+}
+
+function redactUrl(value: string): string {
+  try {
+    const url = new URL(value.split(',')[0] ?? value);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return '[redacted]';
+  }
+}

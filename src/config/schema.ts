@@ -1,0 +1,122 @@
+/**
+ * The configuration of every role: one zod schema over the environment (CONTRACT section 1).
+ *
+ * Each variable is documented with `.describe()`; the README's configuration table is
+ * generated from this file (`npm run docs:config`) and a test fails when they differ.
+ * Variables listed in `SECRET_KEYS` are never logged. Nothing else in the service reads
+ * `process.env`: `loadConfig` parses it once and the result is passed down.
+ */
+import { z } from 'zod';
+import { Duration } from './duration.js';
+
+export const ROLES = ['gateway', 'relay', 'invalidator', 'ingest'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const SECRET_KEYS = ['JWT_SECRET', 'SENTRY_DSN', 'DATABASE_URL', 'REDIS_URL', 'NATS_URL'] as const;
+
+const commaList = z
+  .string()
+  .transform((text) => text.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+
+const origin = z.string().refine((value) => {
+  if (value === '*') return true;
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}, 'must be an exact origin such as https://app.example.org (scheme, host and port only, no path or trailing slash)');
+
+const urlWithScheme = (schemes: readonly string[]) =>
+  z.string().refine((value) => {
+    try {
+      return schemes.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}`);
+
+const optionalText = z.string().min(1).optional();
+
+export const EnvSchema = z.object({
+  APP_ENV: z
+    .enum(['development', 'test', 'production'])
+    .default('development')
+    .describe('Deployment environment; `production` forbids wildcard and localhost CORS origins.'),
+  ROLES: commaList
+    .pipe(z.array(z.enum(ROLES)).min(1, 'must name at least one role'))
+    .default(['gateway', 'relay', 'invalidator', 'ingest'])
+    .describe('Comma list of roles this process runs: gateway, relay, invalidator, ingest.'),
+  DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:'])
+    .default('postgres://root@127.0.0.1:5432/navimpact')
+    .describe('PostgreSQL connection URL.'),
+  DATABASE_POOL_SIZE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(10)
+    .describe('Connections in the fixed pool of each process (the relay holds two more of its own).'),
+  REDIS_URL: urlWithScheme(['redis:', 'rediss:']).default('redis://127.0.0.1:6379').describe('Redis connection URL.'),
+  NATS_URL: z
+    .string()
+    .min(1)
+    .default('nats://127.0.0.1:4222')
+    .describe('NATS server URL(s), comma separated; JetStream must be enabled.'),
+  HOST: z.string().min(1).default('127.0.0.1').describe('Address the gateway listens on.'),
+  PORT: z.coerce.number().int().min(0).max(65_535).default(8080).describe('Port the gateway listens on (0 picks a free one).'),
+  CORS_ORIGINS: commaList.pipe(z.array(origin)).default([]).describe('Comma list of exact browser origins allowed by CORS and the WebSocket `Origin` check.'),
+  SENTRY_DSN: urlWithScheme(['http:', 'https:'])
+    .optional()
+    .describe('Sentry DSN; when set, unhandled errors and rejections are reported with role and release.'),
+  RELEASE: z.string().min(1).optional().describe('Release name reported to Sentry and in logs (default: navimpact-live@<package version>).'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('pino log level.'),
+  JWT_SECRET: z
+    .string()
+    .refine((s) => Buffer.byteLength(s) >= 32, 'must be at least 32 bytes')
+    .optional()
+    .describe('HS256 secret for tokens (at least 32 bytes).'),
+  JWT_PUBLIC_KEY: z
+    .string()
+    .refine((s) => s.includes('-----BEGIN PUBLIC KEY-----'), 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)')
+    .optional()
+    .describe('PEM public key (ES256, EdDSA or RS256) for tokens.'),
+  JWKS_URL: urlWithScheme(['http:', 'https:']).optional().describe('JWKS endpoint for tokens; keys cached and refreshed on an unknown `kid`.'),
+  JWT_ISSUER: optionalText.describe('Required `iss` claim, when set.'),
+  JWT_AUDIENCE: optionalText.describe('Required `aud` claim, when set.'),
+  GRANTS_MAX_AGE: Duration.default(24 * 3_600_000).describe('How long stream GRANTS keeps change events: the resume window.'),
+  RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500).describe('Most change-log rows the relay publishes in one pass.'),
+  RELAY_LEADER_POLL: Duration.default(1_000).describe('How often a standby relay tries to take over publishing.'),
+  SHUTDOWN_TIMEOUT: Duration.default(10_000).describe('Deadline for an orderly shutdown on SIGTERM/SIGINT before the process exits anyway.'),
+});
+
+export type Env = z.input<typeof EnvSchema>;
+
+export const ConfigSchema = EnvSchema.superRefine((cfg, ctx) => {
+  if (cfg.APP_ENV === 'production') {
+    for (const value of cfg.CORS_ORIGINS) {
+      const wildcard = value === '*';
+      const local = !wildcard && ['localhost', '127.0.0.1', '[::1]'].includes(new URL(value).hostname);
+      if (wildcard || local) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['CORS_ORIGINS'],
+          message: `must not contain ${wildcard ? 'a wildcard' : `the local origin ${value}`} when APP_ENV=production`,
+        });
+      }
+    }
+  }
+  if (cfg.ROLES.includes('gateway') && !cfg.JWT_SECRET && !cfg.JWT_PUBLIC_KEY && !cfg.JWKS_URL) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['JWT_SECRET'],
+      message: 'the gateway role needs JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL to verify tokens',
+    });
+  }
+});
+
+export type Config = z.output<typeof ConfigSchema>;

@@ -1,0 +1,56 @@
+/**
+ * Migrations: run at start-up and by `npm run migrate`; idempotent and safe when several
+ * processes start at once (a transaction-scoped advisory lock serialises them). Pending
+ * migrations apply together in one transaction: all or none. After them, the lookup tables are brought
+ * equal to the domain's enumerations, so those are defined only in domain/.
+ */
+import type pg from 'pg';
+import { VIC_OUTCOME_DOMAINS } from '../domain/grant.js';
+import { LogCode } from '../domain/codes.js';
+import type { Logger } from '../observability/log.js';
+import { migration as m001 } from './migrations/001_grants.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [m001];
+
+/** Advisory lock key (two int4 halves) reserved for migrations. */
+const MIGRATION_LOCK: readonly [number, number] = [0x4e494d50, 1];
+
+export async function migrate(pool: pg.Pool | pg.Client, log: Logger): Promise<number[]> {
+  const client = 'connect' in pool && 'totalCount' in pool ? await (pool as pg.Pool).connect() : (pool as pg.Client);
+  const applied: number[] = [];
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...MIGRATION_LOCK]);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+      log.info({ code: LogCode.MigrationApplied, version: m.version, name: m.name }, 'migration applied');
+    }
+    await syncEnumerations(client);
+    await client.query('COMMIT');
+    return applied;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    if (client !== pool) (client as pg.PoolClient).release();
+  }
+}
+
+async function syncEnumerations(client: pg.ClientBase): Promise<void> {
+  const values = [...VIC_OUTCOME_DOMAINS];
+  await client.query('INSERT INTO vic_outcome_domains (code) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING', [values]);
+  // Fails with a foreign-key error, naming the value, if a removed value is still in use.
+  await client.query('DELETE FROM vic_outcome_domains WHERE code <> ALL($1::text[])', [values]);
+}

@@ -1,0 +1,52 @@
+/**
+ * The fixed Postgres pool of a process. Dates leave Postgres as `YYYY-MM-DD` text (pg's
+ * default would shift them through a local-time Date); numeric and bigint stay text and
+ * are turned into numbers by the domain mapping, which knows their ranges.
+ */
+import pg from 'pg';
+import type { Logger } from '../observability/log.js';
+import { LogCode } from '../domain/codes.js';
+
+const DATE_OID = 1082;
+
+export const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === DATE_OID ? (value: string) => value : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+export interface PoolOptions {
+  url: string;
+  size: number;
+  applicationName: string;
+}
+
+export function createPool(options: PoolOptions, log: Logger): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.size,
+    application_name: options.applicationName,
+    keepAlive: true,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    types: pgTypes,
+  });
+  // An idle client that loses its connection emits here; without a listener it would crash
+  // the process. The pool discards the client and opens a new one on the next checkout.
+  pool.on('error', (err) => log.warn({ code: LogCode.DatabaseUnreachable, err }, 'idle database connection lost'));
+  return pool;
+}
+
+/** A dedicated connection outside the pool, for the relay's lock and the migrator. */
+export function createClient(url: string, applicationName: string): pg.Client {
+  return new pg.Client({ connectionString: url, application_name: applicationName, keepAlive: true, types: pgTypes, connectionTimeoutMillis: 10_000 });
+}
+
+/** `host:port/database` of a connection URL, for error messages (never the password). */
+export function describeDatabase(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}

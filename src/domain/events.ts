@@ -1,0 +1,35 @@
+/**
+ * The change event: what the relay publishes on `grants.changed.<id>` (CONTRACT section 4)
+ * and, with `type: "grant"`, what the gateway sends to browsers (section 5).
+ */
+import { z } from 'zod';
+import { Grant } from './grant.js';
+
+export const CHANGE_OPS = ['insert', 'update', 'delete'] as const;
+export const ChangeOp = z.enum(CHANGE_OPS);
+export type ChangeOp = z.infer<typeof ChangeOp>;
+
+export const ChangeEvent = z
+  .object({
+    /** Position in stream GRANTS; strictly increasing in commit order. */
+    seq: z.number().int().positive(),
+    op: ChangeOp,
+    id: z.uuid(),
+    /** The row's version after the change; a delete carries the deleted version plus one. */
+    version: z.number().int().positive(),
+    /** The whole row after the change; null on delete. */
+    grant: Grant.nullable(),
+    committedAt: z.iso.datetime({ offset: true }),
+  })
+  .refine((e) => (e.op === 'delete') === (e.grant === null), { message: 'grant is null exactly when op is delete', path: ['grant'] });
+export type ChangeEvent = z.infer<typeof ChangeEvent>;
+
+/** Subject names of CONTRACT section 4. */
+export const Subjects = {
+  grantChanged: (id: string) => `grants.changed.${id}`,
+  grantChangedAll: 'grants.changed.>',
+} as const;
+
+export const Streams = {
+  grants: 'GRANTS',
+} as const;

@@ -1,0 +1,133 @@
+/**
+ * Entry point: `npm start` runs the roles named by ROLES in this process; `npm run migrate`
+ * applies the migrations and exits. This is the one place that knows every role: roles
+ * meet only through Postgres and NATS, so any subset runs as its own process.
+ *
+ * Exit codes: 0 after an orderly shutdown, 78 for bad configuration, 69 when Postgres or
+ * NATS cannot be reached at start-up, 70 after an unhandled error, 1 past the shutdown
+ * deadline. A start-up failure prints exactly one line to stderr.
+ */
+import { loadConfig, redactConfig, ConfigError } from './config/load.js';
+import type { Config, Role } from './config/schema.js';
+import { LogCode } from './domain/codes.js';
+import { createLogger, type Logger } from './observability/log.js';
+import { defaultRelease } from './observability/release.js';
+import { flushReporting, initReporting, installCrashHandlers } from './observability/sentry.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { ensureDatabase, DatabaseUnreachableError } from './db/database.js';
+import { createPool } from './db/pool.js';
+import { migrate } from './db/migrate.js';
+import { connectNats, NatsUnreachableError } from './bus/nats.js';
+import { Relay } from './capture/relay.js';
+import { Shutdown } from './lifecycle/shutdown.js';
+import type { NatsConnection } from 'nats';
+
+const EXIT = { config: 78, unavailable: 69, software: 70 } as const;
+
+function fail(code: number, message: string): never {
+  process.stderr.write(`navimpact: ${message}\n`);
+  process.exit(code);
+}
+
+interface RoleContext {
+  config: Config;
+  log: Logger;
+  nc: NatsConnection;
+  metrics: Metrics;
+  shutdown: Shutdown;
+}
+
+const roles: Record<Role, ((ctx: RoleContext) => void) | undefined> = {
+  relay: ({ config, log, nc, metrics, shutdown }) => {
+    const relay = new Relay(
+      {
+        databaseUrl: config.DATABASE_URL,
+        batchSize: config.RELAY_BATCH_SIZE,
+        leaderPollMs: config.RELAY_LEADER_POLL,
+        maxAgeMs: config.GRANTS_MAX_AGE,
+      },
+      nc,
+      log.child({ role: 'relay' }),
+      metrics,
+    );
+    relay.start();
+    shutdown.add('relay', () => relay.stop());
+  },
+  gateway: undefined,
+  invalidator: undefined,
+  ingest: undefined,
+};
+
+async function main(command: string): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) fail(EXIT.config, `configuration: ${err.message}`);
+    throw err;
+  }
+  const release = config.RELEASE ?? defaultRelease();
+  const log = createLogger({ level: config.LOG_LEVEL, release });
+
+  try {
+    await ensureDatabase(config.DATABASE_URL, log);
+  } catch (err) {
+    if (err instanceof DatabaseUnreachableError) fail(EXIT.unavailable, err.message);
+    throw err;
+  }
+
+  if (command === 'migrate') {
+    const pool = createPool({ url: config.DATABASE_URL, size: 1, applicationName: 'navimpact-migrate' }, log);
+    try {
+      const applied = await migrate(pool, log);
+      log.info({ applied }, applied.length ? 'migrations applied' : 'database already up to date');
+    } catch (err) {
+      fail(EXIT.software, `migration failed: ${(err as Error).message}`);
+    } finally {
+      await pool.end();
+    }
+    return;
+  }
+  if (command !== 'start') fail(64, `unknown command "${command}" (expected start or migrate)`);
+
+  initReporting({ dsn: config.SENTRY_DSN, release, environment: config.APP_ENV, roles: config.ROLES });
+  const shutdown = new Shutdown(log, config.SHUTDOWN_TIMEOUT);
+  installCrashHandlers(log, (code) => void shutdown.run(code, 'fatal error'));
+  shutdown.listen();
+  shutdown.add('error reporting', () => flushReporting(2_000));
+
+  const pool = createPool({ url: config.DATABASE_URL, size: config.DATABASE_POOL_SIZE, applicationName: `navimpact-${config.ROLES.join('-')}` }, log);
+  shutdown.add('database pool', () => pool.end());
+  try {
+    await migrate(pool, log);
+  } catch (err) {
+    log.fatal({ code: LogCode.MigrationFailed, err }, 'migration failed');
+    fail(EXIT.software, `migration failed: ${(err as Error).message}`);
+  }
+
+  let nc: NatsConnection;
+  try {
+    nc = await connectNats(config.NATS_URL, `navimpact-${config.ROLES.join('-')}-${process.pid}`, log);
+  } catch (err) {
+    if (err instanceof NatsUnreachableError) fail(EXIT.unavailable, `NATS_URL: ${err.message}`);
+    throw err;
+  }
+  shutdown.add('nats', () => nc.drain());
+
+  const metrics = createMetrics();
+  const ctx: RoleContext = { config, log, nc, metrics, shutdown };
+  for (const role of config.ROLES) {
+    const start = roles[role];
+    if (!start) {
+      log.warn({ code: LogCode.RoleNotImplemented, role }, 'role not implemented in this release; skipped');
+      continue;
+    }
+    start(ctx);
+    log.info({ code: LogCode.RoleStarted, role }, 'role started');
+  }
+  log.info({ config: redactConfig(config) }, 'started');
+}
+
+main(process.argv[2] ?? 'start').catch((err: unknown) => {
+  fail(EXIT.software, `start-up failed: ${(err as Error)?.message ?? String(err)}`);
+});

@@ -1,0 +1,26 @@
+/**
+ * pino logging. Every warning or error carries a stable `code` from domain/codes.ts:
+ * `log.error({ code: LogCode.X, err }, 'message')`. Secrets never reach a log line: token
+ * and authorization fields are redacted wherever they appear.
+ */
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+
+export type { Logger };
+
+export interface LogOptions {
+  level: LevelWithSilent;
+  release: string;
+}
+
+export function createLogger(options: LogOptions): Logger {
+  return pino({
+    level: options.level,
+    base: { service: 'navimpact-live', release: options.release, pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: {
+      paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'password', '*.password', 'JWT_SECRET', '*.JWT_SECRET'],
+      censor: '[redacted]',
+    },
+    formatters: { level: (label) => ({ level: label }) },
+  });
+}
