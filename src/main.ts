@@ -8,7 +8,7 @@
  * deadline. A start-up failure prints exactly one line to stderr.
  */
 import { loadConfig, redactConfig, ConfigError } from './config/load.js';
-import type { Config, Role } from './config/schema.js';
+import { ConfigSchema, EnvSchema, type Config, type Role } from './config/schema.js';
 import { LogCode } from './domain/codes.js';
 import { createLogger, type Logger } from './observability/log.js';
 import { defaultRelease } from './observability/release.js';
@@ -61,7 +61,7 @@ const roles: Record<Role, ((ctx: RoleContext) => void) | undefined> = {
 async function main(command: string): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig();
+    config = loadConfig(process.env, command === 'migrate' ? EnvSchema : ConfigSchema);
   } catch (err) {
     if (err instanceof ConfigError) fail(EXIT.config, `configuration: ${err.message}`);
     throw err;

@@ -15,14 +15,15 @@ const KNOWN = new Set(Object.keys(EnvSchema.shape));
 
 /**
  * Parses the environment once. Empty strings count as unset (as docker-compose writes
- * `VAR=`). Throws a ConfigError naming the first offending variable.
+ * `VAR=`). Throws a ConfigError naming the first offending variable. `migrate` passes
+ * `EnvSchema`, which skips the checks that only matter to running roles.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, schema: typeof ConfigSchema | typeof EnvSchema = ConfigSchema): Config {
   const input: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (KNOWN.has(key) && value !== undefined && value.trim() !== '') input[key] = value;
   }
-  const result = ConfigSchema.safeParse(input);
+  const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const variable = String(issue?.path[0] ?? 'environment');

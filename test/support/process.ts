@@ -1,0 +1,63 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { once } from 'node:events';
+
+/** A child process whose output lines can be awaited. */
+export class Child {
+  readonly lines: string[] = [];
+  private readonly waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly proc: ChildProcess) {
+    const onData = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line) continue;
+        this.lines.push(line);
+        for (const w of [...this.waiters]) {
+          if (w.test(line)) {
+            this.waiters.splice(this.waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
+        }
+      }
+    };
+    proc.stdout?.on('data', onData);
+    proc.stderr?.on('data', onData);
+    this.exited = once(proc, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  }
+
+  /** Resolves with the first line (already seen or to come) that passes `test`. */
+  waitFor(test: (line: string) => boolean, timeoutMs = 20_000, what = 'line'): Promise<string> {
+    const seen = this.lines.find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; output:\n${this.lines.slice(-30).join('\n')}`)), timeoutMs);
+      const waiter = {
+        test,
+        resolve: (line: string) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      };
+      this.waiters.push(waiter);
+      void this.exited.then(({ code, signal }) => {
+        if (!this.waiters.includes(waiter)) return;
+        clearTimeout(timer);
+        reject(new Error(`process exited (${code ?? signal}) while waiting for ${what}; output:\n${this.lines.slice(-30).join('\n')}`));
+      });
+    });
+  }
+
+  get running(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.running) return;
+    this.proc.kill(signal);
+    await this.exited;
+  }
+}
+
+export function start(command: string, args: string[], options: SpawnOptions = {}): Child {
+  return new Child(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options }));
+}
