@@ -44,6 +44,7 @@ const roles: Record<Role, ((ctx: RoleContext) => void) | undefined> = {
         databaseUrl: config.DATABASE_URL,
         batchSize: config.RELAY_BATCH_SIZE,
         leaderPollMs: config.RELAY_LEADER_POLL,
+        safetyPollMs: config.RELAY_SAFETY_POLL,
         maxAgeMs: config.GRANTS_MAX_AGE,
       },
       nc,

@@ -82,3 +82,24 @@ export async function countPending(client: pg.ClientBase): Promise<number> {
   const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM grant_changes');
   return Number(rows[0]?.n ?? 0);
 }
+
+/** Tells writers whether to send NOTIFY (idle) or not (busy: the relay polls). */
+export async function setRelayIdle(client: pg.ClientBase, idle: boolean): Promise<void> {
+  await client.query('UPDATE capture_wakeup SET relay_idle = $1', [idle]);
+}
+
+/**
+ * The first transaction id not yet assigned. Called after `setRelayIdle(true)` committed:
+ * every writer that could still have read "busy" had its id by then (it wrote its grants
+ * row before its trigger read the flag), so its id is below this horizon.
+ */
+export async function currentXmax(client: pg.ClientBase): Promise<string> {
+  const { rows } = await client.query<{ xmax: string }>('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax');
+  return rows[0]!.xmax;
+}
+
+/** True once every transaction below `xid` has ended (committed or rolled back). */
+export async function horizonPassed(client: pg.ClientBase, xid: string): Promise<boolean> {
+  const { rows } = await client.query<{ passed: boolean }>('SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8 AS passed', [xid]);
+  return rows[0]!.passed;
+}

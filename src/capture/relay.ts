@@ -30,7 +30,7 @@ import { ensureGrantsStream } from '../bus/streams.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { reportError } from '../observability/sentry.js';
-import { NOTIFY_CHANNEL, markPublished, readBatch, readState, type LoggedChange, type RelayState } from './changelog.js';
+import { NOTIFY_CHANNEL, currentXmax, horizonPassed, markPublished, readBatch, readState, setRelayIdle, type LoggedChange, type RelayState } from './changelog.js';
 import { ChainBrokenError, msgIdOf, publishChain, readStreamTail, type Outgoing } from './publisher.js';
 
 export interface RelayOptions {
@@ -38,8 +38,8 @@ export interface RelayOptions {
   batchSize: number;
   leaderPollMs: number;
   maxAgeMs: number;
-  /** Pass over the log at least this often even without a wake-up. */
-  safetyPollMs?: number;
+  /** While idle, pass over the log at least this often even without a wake-up. */
+  safetyPollMs: number;
   publishTimeoutMs?: number;
 }
 
@@ -47,6 +47,10 @@ export interface RelayOptions {
 export const RELAY_LOCK: readonly [number, number] = [0x4e494d50, 2];
 
 const MAX_BACKOFF_MS = 5_000;
+/** Poll interval while busy: bounds the added lag when writers do not notify. */
+const BUSY_POLL_MS = 5;
+/** Quiet time after which the leader turns idle and relies on NOTIFY. */
+const LINGER_MS = 250;
 const backoff = (attempt: number) => Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
 
 export class Relay {
@@ -54,6 +58,7 @@ export class Relay {
   private dirty = true;
   private wakeUp: (() => void) | undefined;
   private running: Promise<void> | undefined;
+  private failures = 0;
   private readonly js: JetStreamClient;
   private jsm: JetStreamManager | undefined;
 
@@ -150,28 +155,78 @@ export class Relay {
     try {
       this.jsm ??= await this.nc.jetstreamManager();
       const state = await readState(client);
-      await ensureGrantsStream(this.jsm, { maxAgeMs: this.options.maxAgeMs, firstSeq: state.streamSeq + 1 }, this.log);
-      await this.reconcile(client, state);
-      let failures = 0;
-      while (!this.stopped) {
-        this.dirty = false;
-        let published: number;
+      // NATS may be down while we take over: keep the lock and retry until it answers.
+      for (let attempt = 0; !this.stopped; attempt++) {
         try {
-          published = await this.pass(client, state);
-          failures = 0;
+          await ensureGrantsStream(this.jsm, { maxAgeMs: this.options.maxAgeMs, firstSeq: state.streamSeq + 1 }, this.log).catch((err: unknown) => {
+            throw new NatsStepError(err);
+          });
+          await this.reconcile(client, state);
+          break;
         } catch (err) {
           if (!(err instanceof NatsStepError)) throw err;
-          this.log.warn({ code: LogCode.RelayPublishFailed, err: err.cause }, 'publishing to NATS failed; will reconcile and retry');
-          await this.pause(backoff(failures++));
-          await this.reconcile(client, state).catch((e: unknown) => {
-            if (!(e instanceof NatsStepError)) throw e;
-          });
-          continue;
+          this.log.warn({ code: LogCode.RelayPublishFailed, err: err.cause }, 'NATS not ready for the relay; retrying');
+          await this.pause(backoff(attempt));
         }
-        if (published < this.options.batchSize) await this.wait(this.options.safetyPollMs ?? 2_000);
       }
+      await this.publishLoop(client, state);
     } finally {
       await listener.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Busy, the leader polls the log every BUSY_POLL_MS and writers send no NOTIFY. After
+   * LINGER_MS without changes it turns idle: it sets the flag that makes writers notify,
+   * waits until every transaction that may have read "busy" has ended (the snapshot
+   * horizon passes the xmax read after the flag committed), makes a last pass, and only
+   * then sleeps until a NOTIFY, a listener reconnect or the safety timer. No change can be
+   * committed unseen between the last pass and the sleep: its writer either read "idle"
+   * and notifies, or read "busy" and was waited for.
+   */
+  private async publishLoop(client: pg.Client, state: RelayState): Promise<void> {
+    const step = async (): Promise<number> => {
+      try {
+        const n = await this.pass(client, state);
+        this.failures = 0;
+        return n;
+      } catch (err) {
+        if (!(err instanceof NatsStepError)) throw err;
+        this.log.warn({ code: LogCode.RelayPublishFailed, err: err.cause }, 'publishing to NATS failed; will reconcile and retry');
+        await this.pause(backoff(this.failures++));
+        await this.reconcile(client, state).catch((e: unknown) => {
+          if (!(e instanceof NatsStepError)) throw e;
+        });
+        return -1;
+      }
+    };
+    await setRelayIdle(client, false);
+    let lastChange = Date.now();
+    while (!this.stopped) {
+      this.dirty = false;
+      const n = await step();
+      if (n === this.options.batchSize || n < 0) continue;
+      if (n > 0) lastChange = Date.now();
+      if (Date.now() - lastChange < LINGER_MS) {
+        await this.wait(BUSY_POLL_MS);
+        continue;
+      }
+      // Turn idle.
+      await setRelayIdle(client, true);
+      this.log.debug({ code: LogCode.RelayIdle }, 'relay idle: writers notify');
+      const horizon = await currentXmax(client);
+      while (!this.stopped && !(await horizonPassed(client, horizon))) {
+        if ((await step()) !== 0) lastChange = Date.now();
+        await this.wait(BUSY_POLL_MS);
+      }
+      while (!this.stopped) {
+        const found = await step();
+        if (found !== 0 || this.dirty) break;
+        await this.wait(this.options.safetyPollMs);
+      }
+      await setRelayIdle(client, false);
+      this.log.debug({ code: LogCode.RelayBusy }, 'relay busy: polling');
+      lastChange = Date.now();
     }
   }
 

@@ -12,6 +12,8 @@ export class ConfigError extends Error {
 }
 
 const KNOWN = new Set(Object.keys(EnvSchema.shape));
+/** Values never echoed in an error: secrets, and what a secret is often pasted into by mistake. */
+const NEVER_ECHO = new Set<string>([...SECRET_KEYS, 'JWT_PUBLIC_KEY', 'JWKS_URL']);
 
 /**
  * Parses the environment once. Empty strings count as unset (as docker-compose writes
@@ -27,7 +29,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, schema: typeof 
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const variable = String(issue?.path[0] ?? 'environment');
-  const shown = variable in input && !(SECRET_KEYS as readonly string[]).includes(variable) ? ` (got ${JSON.stringify(input[variable])})` : '';
+  const shown = variable in input && !NEVER_ECHO.has(variable) ? ` (got ${JSON.stringify(input[variable])})` : '';
   throw new ConfigError(variable, `${issue?.message ?? 'is invalid'}${shown}`);
 }
 
@@ -41,11 +43,18 @@ export function redactConfig(config: Config): Record<string, unknown> {
 }
 
 function redactUrl(value: string): string {
-  try {
-    const url = new URL(value.split(',')[0] ?? value);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    return '[redacted]';
-  }
+  return value
+    .split(',')
+    .map((part) => {
+      try {
+        const url = new URL(part.trim());
+        // A password, or a username alone (NATS token auth), is a credential.
+        if (url.password) url.password = '***';
+        else if (url.username) url.username = '***';
+        return url.toString();
+      } catch {
+        return '[redacted]';
+      }
+    })
+    .join(',');
 }

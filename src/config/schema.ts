@@ -91,6 +91,7 @@ export const EnvSchema = z.object({
   GRANTS_MAX_AGE: Duration.default(24 * 3_600_000).describe('How long stream GRANTS keeps change events: the resume window.'),
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500).describe('Most change-log rows the relay publishes in one pass.'),
   RELAY_LEADER_POLL: Duration.default(1_000).describe('How often a standby relay tries to take over publishing.'),
+  RELAY_SAFETY_POLL: Duration.default(5_000).describe('While idle (waiting for NOTIFY), how often the relay reads the change log anyway.'),
   SHUTDOWN_TIMEOUT: Duration.default(10_000).describe('Deadline for an orderly shutdown on SIGTERM/SIGINT before the process exits anyway.'),
 });
 

@@ -24,6 +24,7 @@ const MIGRATION_LOCK: readonly [number, number] = [0x4e494d50, 1];
 export async function migrate(pool: pg.Pool | pg.Client, log: Logger): Promise<number[]> {
   const client = 'connect' in pool && 'totalCount' in pool ? await (pool as pg.Pool).connect() : (pool as pg.Client);
   const applied: number[] = [];
+  let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...MIGRATION_LOCK]);
@@ -41,10 +42,13 @@ export async function migrate(pool: pg.Pool | pg.Client, log: Logger): Promise<n
     await client.query('COMMIT');
     return applied;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+      broken = rollbackErr;
+    });
     throw err;
   } finally {
-    if (client !== pool) (client as pg.PoolClient).release();
+    // A connection whose ROLLBACK failed is not returned to the pool.
+    if (client !== pool) (client as pg.PoolClient).release(broken);
   }
 }
 

@@ -9,10 +9,7 @@
 
 export const LogCode = {
   // start-up and lifecycle
-  ConfigInvalid: 'ConfigInvalid',
-  StartupFailed: 'StartupFailed',
   DatabaseUnreachable: 'DatabaseUnreachable',
-  NatsUnreachable: 'NatsUnreachable',
   MigrationFailed: 'MigrationFailed',
   MigrationApplied: 'MigrationApplied',
   RoleStarted: 'RoleStarted',
@@ -31,6 +28,8 @@ export const LogCode = {
   RelayLeaderAcquired: 'RelayLeaderAcquired',
   RelayLeaderLost: 'RelayLeaderLost',
   RelayStandby: 'RelayStandby',
+  RelayIdle: 'RelayIdle',
+  RelayBusy: 'RelayBusy',
   RelayDatabaseError: 'RelayDatabaseError',
   RelayListenError: 'RelayListenError',
   RelayPublishFailed: 'RelayPublishFailed',

@@ -96,6 +96,44 @@ describe.sequential('capture', () => {
     expectExactlyOnce(events, await readAudit(db.url));
   });
 
+  it('capture - a writer that saw the relay busy and commits after it turned idle is published at once', async () => {
+    // With the safety poll an hour away, a lost wake-up would leave this change unpublished.
+    const db = await database();
+    const r = relay(db, { LOG_LEVEL: 'debug', RELAY_SAFETY_POLL: '1h' });
+    const count = (code: string) => r.lines.filter(hasCode(code)).length;
+    const idleNow = () => {
+      const last = r.lines.findLast((l) => hasCode('RelayIdle')(l) || hasCode('RelayBusy')(l));
+      return last !== undefined && hasCode('RelayIdle')(last);
+    };
+    const [id] = await seed(db.url, 1);
+    const writer = new pg.Client({ connectionString: db.url });
+    writer.on('error', () => undefined);
+    await writer.connect();
+    let exercised = false;
+    let expected = 1;
+    for (let attempt = 0; attempt < 5 && !exercised; attempt++) {
+      await r.waitFor(idleNow, 10_000, 'relay idle');
+      const busy = count('RelayBusy');
+      // Wake the relay, and write while it is busy (its writers send no NOTIFY then).
+      await writer.query("UPDATE grants SET title = 'wake ' || $2 WHERE id = $1", [id, attempt]);
+      expected++;
+      await r.waitFor(() => count('RelayBusy') > busy, 10_000, 'relay busy');
+      const idle = count('RelayIdle');
+      await writer.query('BEGIN');
+      await writer.query("UPDATE grants SET title = 'late ' || $2 WHERE id = $1", [id, attempt]);
+      const { rows } = await writer.query<{ relay_idle: boolean }>('SELECT relay_idle FROM capture_wakeup');
+      exercised = rows[0]!.relay_idle === false;
+      // Commit only after the relay turned idle.
+      await r.waitFor(() => count('RelayIdle') > idle, 10_000, 'relay idle');
+      await writer.query('COMMIT');
+      expected++;
+    }
+    await writer.end();
+    expect(exercised, 'the writer read "busy" at least once').toBe(true);
+    const events = await readStream(nats.url, expected, 20_000);
+    expect(events.map((e) => e.event.version)).toEqual(Array.from({ length: expected }, (_, i) => i + 1));
+  });
+
   it('capture - two relays: one publishes, the other takes over within 5 s of a SIGKILL', async () => {
     const db = await database();
     const a = relay(db);

@@ -8,9 +8,10 @@ export class Child {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(readonly proc: ChildProcess) {
-    const onData = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (!line) continue;
+    const collect = (stream: NodeJS.ReadableStream | null) => {
+      let rest = '';
+      const push = (line: string) => {
+        if (!line) return;
         this.lines.push(line);
         for (const w of [...this.waiters]) {
           if (w.test(line)) {
@@ -18,10 +19,17 @@ export class Child {
             w.resolve(line);
           }
         }
-      }
+      };
+      stream?.on('data', (chunk: Buffer) => {
+        // A line may arrive in several chunks: keep the unfinished tail for the next one.
+        const parts = (rest + chunk.toString('utf8')).split('\n');
+        rest = parts.pop() ?? '';
+        parts.forEach(push);
+      });
+      stream?.on('end', () => push(rest));
     };
-    proc.stdout?.on('data', onData);
-    proc.stderr?.on('data', onData);
+    collect(proc.stdout);
+    collect(proc.stderr);
     this.exited = once(proc, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   }
 

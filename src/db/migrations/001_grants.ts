@@ -7,8 +7,8 @@
  *   puts there is overwritten, the version rises by one on every real change and not at
  *   all on an UPDATE that changes nothing (the row compared with the stamps held equal).
  * - `grants_capture` (AFTER) writes the log row in the writer's own transaction, so a
- *   rollback removes it, and sends a NOTIFY that carries no data: it only wakes the relay,
- *   which reads the log (the source of truth).
+ *   rollback removes it, and, only while the relay is idle, sends a NOTIFY that carries no
+ *   data: it only wakes the relay, which reads the log (the source of truth).
  * - The log id is taken while the writer holds the row lock, so for one grant log order is
  *   commit order; see docs/capture.md for how the relay orders across grants.
  * - TRUNCATE logs a delete for every row instead of bypassing capture.
@@ -72,6 +72,15 @@ CREATE TABLE relay_state (
 );
 INSERT INTO relay_state DEFAULT VALUES;
 
+-- Whether the publishing relay waits for a NOTIFY. While it is busy it polls the log, and
+-- writers skip the NOTIFY: Postgres serialises the commits of all notifying transactions
+-- (one lock held through the commit flush), which would cost writers their group commit.
+CREATE TABLE capture_wakeup (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  relay_idle boolean NOT NULL DEFAULT true
+);
+INSERT INTO capture_wakeup DEFAULT VALUES;
+
 CREATE FUNCTION grants_stamp() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
@@ -103,7 +112,9 @@ BEGIN
   ELSE
     INSERT INTO grant_changes (op, grant_id, version, row) VALUES (lower(TG_OP), NEW.id, NEW.version, row_to_json(NEW));
   END IF;
-  PERFORM pg_notify('navimpact_grant_changes', '');
+  IF (SELECT relay_idle FROM capture_wakeup) THEN
+    PERFORM pg_notify('navimpact_grant_changes', '');
+  END IF;
   RETURN NULL;
 END $$;
 
@@ -112,7 +123,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
   INSERT INTO grant_changes (op, grant_id, version, row)
     SELECT 'delete', id, version + 1, NULL FROM grants ORDER BY id;
-  PERFORM pg_notify('navimpact_grant_changes', '');
+  IF (SELECT relay_idle FROM capture_wakeup) THEN
+    PERFORM pg_notify('navimpact_grant_changes', '');
+  END IF;
   RETURN NULL;
 END $$;
 
