@@ -111,6 +111,7 @@ export class Relay {
   private async run(): Promise<void> {
     let attempt = 0;
     while (!this.stopped) {
+      const startedAt = Date.now();
       const client = createClient(this.options.databaseUrl, 'navimpact-relay');
       client.on('error', (err) => {
         this.log.warn({ code: LogCode.RelayDatabaseError, err }, 'relay database connection failed');
@@ -118,7 +119,6 @@ export class Relay {
       });
       try {
         await client.connect();
-        attempt = 0;
         await this.campaign(client);
       } catch (err) {
         if (!this.stopped) this.log.warn({ code: LogCode.RelayDatabaseError, err }, 'relay lost its database connection; campaigning again');
@@ -126,6 +126,9 @@ export class Relay {
         this.metrics.relayLeader.set(0);
         await client.end().catch(() => undefined);
       }
+      // Only a leadership or stand-by that lasted earns a quick retry: one that keeps failing
+      // at once (a missing table, a refused login) backs off to MAX_BACKOFF_MS.
+      if (Date.now() - startedAt > 30_000) attempt = 0;
       if (!this.stopped) await this.pause(backoff(attempt++));
     }
   }

@@ -5,7 +5,7 @@
  * refuse root, so they run as the `postgres` user on a folder it owns.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync, chmodSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -40,7 +40,11 @@ export async function createTestDatabase(serverUrl = SHARED_PG): Promise<TestDat
   };
 }
 
-const BIN = '/usr/lib/postgresql/15/bin';
+/** The newest installed server's binaries (15 on Debian 12, 16 on Ubuntu 24.04). */
+const BIN = (() => {
+  const versions = readdirSync('/usr/lib/postgresql').filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+  return `/usr/lib/postgresql/${versions[0] ?? '15'}/bin`;
+})();
 
 export class PrivatePostgres {
   readonly dir = mkdtempSync(join(tmpdir(), 'navimpact-pg-'));

@@ -1,0 +1,235 @@
+/**
+ * bench/relay: what change capture costs writers, and how far behind the relay runs.
+ *
+ * 1. Trigger overhead: pgbench (as its users run it: -c clients, -j threads, -T seconds,
+ *    prepared statements) runs the same single-row UPDATE script against three copies of
+ *    the schema in the same Postgres: no triggers, the version stamp only, and full capture
+ *    (stamp + change log + NOTIFY) with the relay running and draining the log. Committed
+ *    updates/s of each; overhead = 1 - capture/baseline.
+ * 2. Relay lag: with capture, the time from a change being written (committedAt, taken in
+ *    the writer's transaction, so it slightly overstates the lag) to its event arriving at a
+ *    NATS subscriber, p50/p99, at the highest rate pgbench sustains and at fixed fractions
+ *    of it (pgbench -R).
+ *
+ * Usage: npm run bench:relay -- [--seconds 10] [--clients 8] [--rows 10000] [--rounds 3]
+ * Prints one JSON document and writes it to bench/results/relay.json.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { connect } from 'nats';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    clients: { type: 'string', default: '8' },
+    rows: { type: 'string', default: '10000' },
+    rounds: { type: 'string', default: '3' },
+    'pg-url': { type: 'string', default: 'postgres://root@127.0.0.1:5432/postgres' },
+    'nats-url': { type: 'string', default: '' },
+  },
+});
+const SECONDS = Number(args.seconds);
+const CLIENTS = Number(args.clients);
+const ROWS = Number(args.rows);
+const ROUNDS = Number(args.rounds);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+async function sql(url: string, text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(text);
+  await c.end();
+}
+
+function dbUrl(name: string): string {
+  const u = new URL(args['pg-url']!);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function prepare(name: string, mode: 'none' | 'stamp' | 'capture'): Promise<string> {
+  await sql(args['pg-url']!, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await sql(args['pg-url']!, `CREATE DATABASE ${name}`);
+  const url = dbUrl(name);
+  execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'migrate'], { cwd: ROOT, env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' } });
+  if (mode !== 'capture') {
+    await sql(url, 'DROP TRIGGER grants_capture_insert_delete ON grants; DROP TRIGGER grants_capture_update ON grants; DROP TRIGGER grants_capture_truncate ON grants');
+  }
+  if (mode === 'none') await sql(url, 'DROP TRIGGER grants_stamp ON grants');
+  await sql(
+    url,
+    `INSERT INTO grants (source, external_id, title, description, min_amount, max_amount, locations, categories)
+     SELECT 'bench', 'b' || g, 'Bench grant ' || g, repeat('Description text. ', 20), 1000, 50000, '{VIC,NSW}', '{community}'
+     FROM generate_series(1, ${ROWS}) g`,
+  );
+  await sql(url, 'DELETE FROM grant_changes');
+  await sql(url, 'VACUUM ANALYZE grants');
+  await sql(url, 'VACUUM grant_changes');
+  return url;
+}
+
+interface PgbenchResult {
+  tps: number;
+  latencyMsAvg: number;
+  transactions: number;
+}
+
+/** Runs pgbench without blocking this process (the lag subscriber must keep reading). */
+async function pgbench(url: string, rate?: number): Promise<PgbenchResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-relay-'));
+  const script = join(dir, 'update.sql');
+  writeFileSync(script, `\\set id random(1, ${ROWS})\nUPDATE grants SET max_amount = max_amount + 1 WHERE source = 'bench' AND external_id = 'b' || :id;\n`);
+  const u = new URL(url);
+  const child = spawn(
+    'pgbench',
+    ['-h', u.hostname, '-p', u.port || '5432', '-U', u.username || 'root', '-n', '-M', 'prepared', '-c', String(CLIENTS), '-j', '2', '-T', String(SECONDS), '-f', script, ...(rate ? ['-R', String(rate)] : []), u.pathname.slice(1)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`pgbench failed (${code}):\n${out}`);
+  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
+  const latency = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1]);
+  const transactions = Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1]);
+  return { tps, latencyMsAvg: latency, transactions };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function withRelay<T>(url: string, natsUrl: string, run: (lags: number[]) => Promise<T>): Promise<T & { lagMs: { p50: number; p99: number; max: number; events: number } }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: url, NATS_URL: natsUrl, ROLES: 'relay', LOG_LEVEL: 'info', APP_ENV: 'production' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  // The relay is ready once it leads.
+  await new Promise<void>((resolve, reject) => {
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      if (buffered.includes('"code":"RelayLeaderAcquired"')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`relay exited (${code}) before leading`)));
+  });
+  const nc = await connect({ servers: natsUrl });
+  const lags: number[] = [];
+  const sub = nc.subscribe('grants.changed.>', {
+    callback: (_err, msg) => {
+      const at = Date.now();
+      const e = msg.json<{ committedAt: string }>();
+      lags.push(at - Date.parse(e.committedAt));
+    },
+  });
+  await nc.flush();
+  const result = await run(lags);
+  // Let the relay drain what the run left behind before reading lags.
+  const probe = new pg.Client({ connectionString: url });
+  await probe.connect();
+  for (let i = 0; i < 600; i++) {
+    const { rows } = await probe.query<{ n: string }>('SELECT count(*) AS n FROM grant_changes');
+    if (rows[0]!.n === '0') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await probe.end();
+  sub.unsubscribe();
+  await nc.close();
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+  const sorted = [...lags].sort((a, b) => a - b);
+  return { ...result, lagMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN, events: sorted.length } };
+}
+
+async function main(): Promise<void> {
+  let natsUrl = args['nats-url']!;
+  let natsProc;
+  if (!natsUrl) {
+    // A private nats-server keeps the bench's stream away from anything else on the machine.
+    const port = 14_000 + Math.floor(Math.random() * 1_000);
+    const store = mkdtempSync(join(tmpdir(), 'bench-nats-'));
+    natsProc = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], { stdio: 'ignore' });
+    natsUrl = `nats://127.0.0.1:${port}`;
+    for (let i = 0; i < 100; i++) {
+      try {
+        const nc = await connect({ servers: natsUrl });
+        await nc.close();
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+
+  const baselineUrl = await prepare('bench_relay_none', 'none');
+  const stampUrl = await prepare('bench_relay_stamp', 'stamp');
+  const captureUrl = await prepare('bench_relay_capture', 'capture');
+
+  // Interleave the runs (none, stamp, capture, repeated) so drift in the machine hits all.
+  const runs = {
+    none: [] as PgbenchResult[],
+    stamp: [] as PgbenchResult[],
+    captureRelayStopped: [] as PgbenchResult[],
+    capture: [] as (PgbenchResult & { lagMs: unknown })[],
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    runs.none.push(await pgbench(baselineUrl));
+    runs.stamp.push(await pgbench(stampUrl));
+    // Triggers alone: the log fills, nobody drains it (the relay's own CPU is left out).
+    // The wake-up flag is set to "busy", as it is whenever the relay has work, so writers
+    // do not NOTIFY (see docs/capture.md).
+    await sql(captureUrl, 'UPDATE capture_wakeup SET relay_idle = false');
+    runs.captureRelayStopped.push(await pgbench(captureUrl));
+    await sql(captureUrl, 'DELETE FROM grant_changes');
+    await sql(captureUrl, 'VACUUM grant_changes');
+    runs.capture.push(await withRelay(captureUrl, natsUrl, () => pgbench(captureUrl)));
+  }
+  const best = (xs: PgbenchResult[]) => Math.max(...xs.map((x) => x.tps));
+  const maxCapture = best(runs.capture);
+  const fixedRates = [0.25, 0.5, 0.75].map((f) => Math.round(maxCapture * f));
+  const atRates = [];
+  for (const rate of fixedRates) atRates.push({ targetTps: rate, ...(await withRelay(captureUrl, natsUrl, () => pgbench(captureUrl, rate))) });
+
+  const report = {
+    bench: 'relay',
+    at: new Date().toISOString(),
+    command: `npm run bench:relay -- --seconds ${SECONDS} --clients ${CLIENTS} --rows ${ROWS} --rounds ${ROUNDS}`,
+    machine: { cores: (await import('node:os')).cpus().length, postgres: 'shared server, fsync on, synchronous_commit on' },
+    workload: `pgbench -M prepared -c ${CLIENTS} -j 2 -T ${SECONDS}: single-row UPDATE of one of ${ROWS} grants by unique key, autocommit`,
+    updatesPerSecond: {
+      noTriggers: best(runs.none),
+      stampOnly: best(runs.stamp),
+      captureTriggersRelayStopped: best(runs.captureRelayStopped),
+      captureWithRelayDraining: maxCapture,
+    },
+    overhead: {
+      triggersVsNoTriggers: 1 - best(runs.captureRelayStopped) / best(runs.none),
+      triggersAndRelayVsNoTriggers: 1 - maxCapture / best(runs.none),
+      triggersAndRelayVsStampOnly: 1 - maxCapture / best(runs.stamp),
+      goal: 'under 0.30',
+    },
+    lagAtMaxRate: runs.capture.map((r) => ({ tps: r.tps, lagMs: r.lagMs })),
+    lagAtFixedRates: atRates.map((r) => ({ targetTps: r.targetTps, tps: r.tps, lagMs: r.lagMs })),
+    lagGoal: 'p99 under 100 ms',
+    runs,
+  };
+  const json = JSON.stringify(report, null, 2);
+  writeFileSync(join(ROOT, 'bench/results/relay.json'), json + '\n');
+  process.stdout.write(json + '\n');
+  natsProc?.kill('SIGTERM');
+  for (const name of ['bench_relay_none', 'bench_relay_stamp', 'bench_relay_capture']) await sql(args['pg-url']!, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench/relay failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

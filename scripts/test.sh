@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run): brings up Postgres, Redis and NATS where
+# none answers (scripts/services.sh), installs the dependencies when the lock file changed,
+# type-checks, then runs vitest. Extra arguments go to vitest, e.g. `scripts/test.sh test/unit`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Tests also start private servers of their own (nats-server, initdb/pg_ctl).
+bash scripts/services.sh install
+bash scripts/services.sh up
+
+# npm rewrites node_modules/.package-lock.json on every install: older than the lock file
+# means the dependencies on disk are not the locked ones.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-audit --no-fund
+fi
+
+npm run typecheck
+npx vitest run "$@"
