@@ -19,6 +19,8 @@ import { createPool } from './db/pool.js';
 import { migrate } from './db/migrate.js';
 import { connectNats, NatsUnreachableError } from './bus/nats.js';
 import { Relay } from './capture/relay.js';
+import { Gateway } from './gateway/server.js';
+import { createTokenVerifier } from './gateway/auth.js';
 import { Shutdown } from './lifecycle/shutdown.js';
 import type { NatsConnection } from 'nats';
 
@@ -37,7 +39,7 @@ interface RoleContext {
   shutdown: Shutdown;
 }
 
-const roles: Record<Role, ((ctx: RoleContext) => void) | undefined> = {
+const roles: Record<Role, ((ctx: RoleContext) => Promise<void> | void) | undefined> = {
   relay: ({ config, log, nc, metrics, shutdown }) => {
     const relay = new Relay(
       {
@@ -54,7 +56,18 @@ const roles: Record<Role, ((ctx: RoleContext) => void) | undefined> = {
     relay.start();
     shutdown.add('relay', () => relay.stop());
   },
-  gateway: undefined,
+  gateway: async ({ config, log, nc, metrics, shutdown }) => {
+    const verifier = await createTokenVerifier({
+      secret: config.JWT_SECRET,
+      publicKey: config.JWT_PUBLIC_KEY,
+      jwksUrl: config.JWKS_URL,
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+    });
+    const gateway = new Gateway(config, verifier, nc, log.child({ role: 'gateway' }), metrics);
+    shutdown.add('gateway', () => gateway.stop());
+    await gateway.start();
+  },
   invalidator: undefined,
   ingest: undefined,
 };
@@ -123,7 +136,12 @@ async function main(command: string): Promise<void> {
       log.warn({ code: LogCode.RoleNotImplemented, role }, 'role not implemented in this release; skipped');
       continue;
     }
-    start(ctx);
+    try {
+      await start(ctx);
+    } catch (err) {
+      log.fatal({ code: LogCode.StartupFailed, role, err }, 'role failed to start');
+      fail(EXIT.software, `${role} failed to start: ${(err as Error).message}`);
+    }
     log.info({ code: LogCode.RoleStarted, role }, 'role started');
   }
   log.info({ config: redactConfig(config) }, 'started');

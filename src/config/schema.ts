@@ -12,7 +12,7 @@ import { Duration } from './duration.js';
 export const ROLES = ['gateway', 'relay', 'invalidator', 'ingest'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const SECRET_KEYS = ['JWT_SECRET', 'SENTRY_DSN', 'DATABASE_URL', 'REDIS_URL', 'NATS_URL'] as const;
+export const SECRET_KEYS = ['JWT_SECRET', 'JWT_PRIVATE_KEY', 'SENTRY_DSN', 'DATABASE_URL', 'REDIS_URL', 'NATS_URL'] as const;
 
 const commaList = z
   .string()
@@ -85,6 +85,11 @@ export const EnvSchema = z.object({
     .refine((s) => s.includes('-----BEGIN PUBLIC KEY-----'), 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)')
     .optional()
     .describe('PEM public key (ES256, EdDSA or RS256) for tokens.'),
+  JWT_PRIVATE_KEY: z
+    .string()
+    .refine((s) => s.includes('-----BEGIN PRIVATE KEY-----'), 'must be a PEM PKCS#8 private key (-----BEGIN PRIVATE KEY-----)')
+    .optional()
+    .describe('PEM PKCS#8 private key (P-256, Ed25519 or RSA) with which `npm run token` signs (ES256, EdDSA or RS256); unset, it signs with JWT_SECRET. The gateway never reads it.'),
   JWKS_URL: urlWithScheme(['http:', 'https:']).optional().describe('JWKS endpoint for tokens; keys cached and refreshed on an unknown `kid`.'),
   JWT_ISSUER: optionalText.describe('Required `iss` claim, when set.'),
   JWT_AUDIENCE: optionalText.describe('Required `aud` claim, when set.'),
@@ -92,6 +97,14 @@ export const EnvSchema = z.object({
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500).describe('Most change-log rows the relay publishes in one pass.'),
   RELAY_LEADER_POLL: Duration.default(1_000).describe('How often a standby relay tries to take over publishing.'),
   RELAY_SAFETY_POLL: Duration.default(5_000).describe('While idle (waiting for NOTIFY), how often the relay reads the change log anyway.'),
+  GATEWAY_HEARTBEAT: Duration.default(25_000).describe('Heartbeat interval of the WebSocket gateway: protocol pings, and the app-level ping clients send; a peer silent for twice this is closed.'),
+  GATEWAY_MAX_FRAME: z.coerce.number().int().min(256).max(16_777_216).default(16_384).describe('Largest client frame in bytes; a larger one closes the connection with 1009.'),
+  GATEWAY_MAX_BUFFER: z.coerce.number().int().min(16_384).max(1_073_741_824).default(1_048_576).describe('Outbound bytes buffered per connection before the gateway closes it with 4009 (too slow).'),
+  GATEWAY_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(20).describe('Client frames per second allowed per connection (bursts up to twice this); beyond, close 4008.'),
+  GATEWAY_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).max(10_000).default(100).describe('Topics one connection may subscribe to.'),
+  GATEWAY_MAX_CONNECTIONS_PER_SUB: z.coerce.number().int().min(1).max(100_000).default(20).describe('Open connections per token subject (`sub`); beyond, the upgrade is refused with 429.'),
+  GATEWAY_EXPIRING_NOTICE: Duration.default(60_000).describe('How long before a token expires the gateway sends `expiring` (at most a quarter of the token lifetime).'),
+  GATEWAY_REPLAY_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(10_000).describe('Most events replayed for one `subscribe` with `since`; a larger gap answers recovered:false.'),
   SHUTDOWN_TIMEOUT: Duration.default(10_000).describe('Deadline for an orderly shutdown on SIGTERM/SIGINT before the process exits anyway.'),
 });
 

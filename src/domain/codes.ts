@@ -10,6 +10,7 @@
 export const LogCode = {
   // start-up and lifecycle
   DatabaseUnreachable: 'DatabaseUnreachable',
+  StartupFailed: 'StartupFailed',
   MigrationFailed: 'MigrationFailed',
   MigrationApplied: 'MigrationApplied',
   RoleStarted: 'RoleStarted',
@@ -36,6 +37,11 @@ export const LogCode = {
   RelayReconciled: 'RelayReconciled',
   RelayStreamBehind: 'RelayStreamBehind',
   RelayChangeInvalid: 'RelayChangeInvalid',
+  // gateway
+  GatewayListening: 'GatewayListening',
+  GatewayFeedFailed: 'GatewayFeedFailed',
+  GatewayReplayFailed: 'GatewayReplayFailed',
+  GatewaySlowConsumer: 'GatewaySlowConsumer',
 } as const;
 export type LogCode = (typeof LogCode)[keyof typeof LogCode];
 

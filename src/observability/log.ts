@@ -18,7 +18,7 @@ export function createLogger(options: LogOptions): Logger {
     base: { service: 'navimpact-live', release: options.release, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: {
-      paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'password', '*.password', 'JWT_SECRET', '*.JWT_SECRET'],
+      paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'password', '*.password', 'JWT_SECRET', '*.JWT_SECRET', 'JWT_PRIVATE_KEY', '*.JWT_PRIVATE_KEY'],
       censor: '[redacted]',
     },
     formatters: { level: (label) => ({ level: label }) },

@@ -25,6 +25,27 @@ export function createMetrics() {
       help: 'Change events the relay published to stream GRANTS.',
       registers: [registry],
     }),
+    wsConnections: new Gauge({
+      name: 'navimpact_ws_connections',
+      help: 'Open WebSocket connections on this gateway.',
+      registers: [registry],
+    }),
+    wsMessagesSent: new Counter({
+      name: 'navimpact_ws_messages_sent_total',
+      help: 'Frames sent to WebSocket clients (each delivery to each client counts).',
+      registers: [registry],
+    }),
+    wsAuthFailures: new Counter({
+      name: 'navimpact_ws_auth_failures_total',
+      help: 'WebSocket upgrades refused, by reason.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    wsSlowDisconnects: new Counter({
+      name: 'navimpact_ws_slow_disconnects_total',
+      help: 'Connections closed with 4009 because they could not keep up.',
+      registers: [registry],
+    }),
     relayLeader: new Gauge({
       name: 'navimpact_relay_leader',
       help: '1 while this process is the relay that publishes, 0 while it stands by.',

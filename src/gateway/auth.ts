@@ -1,0 +1,299 @@
+/**
+ * Token verification for the gateway (CONTRACT section 2): who may open `/v1/live` and the
+ * REST routes, and why a token was refused.
+ *
+ * # Algorithm pinning
+ * Each configured key accepts exactly the algorithm it was made for: `JWT_SECRET` only
+ * HS256; `JWT_PUBLIC_KEY` only the algorithm of its key type (P-256 -> ES256, Ed25519 ->
+ * EdDSA, RSA -> RS256); `JWKS_URL` ES256, EdDSA and RS256, each key by its own type. The
+ * token's header `alg` picks the key; an `alg` no configured key was made for (`none`, an
+ * HS token when only a public key is configured, RS256 against a P-256 key, ...) is refused
+ * as `algorithm` before any signature is checked. This is what defeats key confusion: a
+ * public key is never used as an HMAC secret, because it is never tried for HS256.
+ *
+ * # Cost
+ * Keys are imported once, at creation; `verify` runs on every WebSocket upgrade and does one
+ * header decode, one signature check and one claims parse. JWKS keys are cached by jose for
+ * 10 minutes; an unknown `kid` triggers a refetch at most once per cooldown (30 s), so a
+ * flood of tokens with made-up `kid`s costs the JWKS endpoint at most one request per
+ * cooldown.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, decodeProtectedHeader, errors, importSPKI, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { TokenClaims, type Principal } from '../domain/token.js';
+import { BEARER_PREFIX, SUBPROTOCOL } from '../domain/frames.js';
+
+/** Why a token was refused; the `reason` label of `navimpact_ws_auth_failures_total`. */
+export const AUTH_FAILURES = ['missing', 'malformed', 'expired', 'signature', 'algorithm', 'claims', 'issuer', 'audience', 'unknown_key'] as const;
+export type AuthFailure = (typeof AUTH_FAILURES)[number];
+
+const MESSAGES: Readonly<Record<AuthFailure, string>> = {
+  missing: 'no token',
+  malformed: 'token is not a well-formed JWT',
+  expired: 'token expired',
+  signature: 'token signature does not verify',
+  algorithm: 'token algorithm not allowed for the configured keys',
+  claims: 'token claims invalid (sub and exp required; role viewer, monitor or admin)',
+  issuer: 'token issuer not accepted',
+  audience: 'token audience not accepted',
+  unknown_key: 'token signed by an unknown key',
+};
+
+/** A refused token. `message` is short and safe to send to the client; `cause` is jose's error. */
+export class TokenError extends Error {
+  override name = 'TokenError';
+  constructor(
+    readonly reason: AuthFailure,
+    options?: { cause?: unknown },
+  ) {
+    super(MESSAGES[reason], options);
+  }
+}
+
+export interface TokenVerifier {
+  /** Resolves with the token's principal, or rejects with a TokenError (never anything else). */
+  verify(token: string): Promise<Principal>;
+}
+
+export interface TokenVerifierOptions {
+  /** HS256 secret (JWT_SECRET), at least 32 bytes. */
+  secret?: string;
+  /** PEM SPKI public key (JWT_PUBLIC_KEY): P-256, Ed25519 or RSA (2048 bits or more). */
+  publicKey?: string;
+  /** JWKS endpoint (JWKS_URL). */
+  jwksUrl?: string;
+  /** Required `iss` (JWT_ISSUER). */
+  issuer?: string;
+  /** Required `aud` (JWT_AUDIENCE). */
+  audience?: string;
+  /** Leeway for `exp` and `nbf`, in seconds. Default 0: the gateway closes at `exp` exactly. */
+  clockToleranceSec?: number;
+  /** Least time between two JWKS refetches caused by an unknown `kid`. Default 30 s. */
+  jwksCooldownMs?: number;
+  /** Age after which cached JWKS keys are refetched. Default 10 min. */
+  jwksCacheMaxAgeMs?: number;
+}
+
+export type AsymmetricAlgorithm = 'ES256' | 'EdDSA' | 'RS256';
+const JWKS_ALGORITHMS: readonly AsymmetricAlgorithm[] = ['ES256', 'EdDSA', 'RS256'];
+/** Longest token accepted; the in-band `auth` frame has the same bound. */
+const MAX_TOKEN_LENGTH = 8_192;
+
+/**
+ * The one JWS algorithm a public or private key was made for. Throws for any other key
+ * type (P-384, Ed448, RSA-PSS, DSA, ...) and for RSA keys under 2048 bits.
+ */
+export function algorithmForKey(key: KeyObject): AsymmetricAlgorithm {
+  const type = key.asymmetricKeyType;
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (curve === 'prime256v1') return 'ES256';
+    throw new Error(`EC keys must use curve P-256 (ES256); got ${curve ?? 'an unknown curve'}`);
+  }
+  if (type === 'ed25519') return 'EdDSA';
+  if (type === 'rsa') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < 2048) throw new Error(`RSA keys must have at least 2048 bits (RS256); got ${bits}`);
+    return 'RS256';
+  }
+  throw new Error(`unsupported key type ${type ?? 'unknown'} (use P-256 for ES256, Ed25519 for EdDSA or RSA for RS256)`);
+}
+
+/** PEM text as it often arrives through an environment variable, with `\n` written out. */
+export function normalizePem(pem: string): string {
+  return pem.includes('\\n') ? pem.replace(/\\n/g, '\n') : pem;
+}
+
+/** A key that may verify a token, tried in order for one header `alg`. */
+interface Candidate {
+  source: 'secret' | 'publicKey' | 'jwks';
+  key: CryptoKey | Uint8Array | JWTVerifyGetKey;
+}
+
+/**
+ * Builds a verifier for the configured keys. Throws (at start-up, with a message naming the
+ * variable) when a key cannot be used; at least one of secret, publicKey and jwksUrl is needed.
+ */
+export async function createTokenVerifier(options: TokenVerifierOptions): Promise<TokenVerifier> {
+  const byAlg = new Map<string, Candidate[]>();
+  const add = (alg: string, candidate: Candidate) => byAlg.set(alg, [...(byAlg.get(alg) ?? []), candidate]);
+
+  if (options.secret !== undefined) {
+    const secret = new TextEncoder().encode(options.secret);
+    if (secret.byteLength < 32) throw new Error('JWT_SECRET must be at least 32 bytes');
+    add('HS256', { source: 'secret', key: secret });
+  }
+  if (options.publicKey !== undefined) {
+    const pem = normalizePem(options.publicKey);
+    let alg: AsymmetricAlgorithm;
+    let key: CryptoKey;
+    try {
+      alg = algorithmForKey(createPublicKey({ key: pem, format: 'pem' }));
+      key = await importSPKI(pem, alg);
+    } catch (err) {
+      throw new Error(`JWT_PUBLIC_KEY: ${(err as Error).message}`, { cause: err });
+    }
+    add(alg, { source: 'publicKey', key });
+  }
+  if (options.jwksUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(options.jwksUrl);
+    } catch (err) {
+      throw new Error('JWKS_URL must be an http(s) URL', { cause: err });
+    }
+    // jose caches the set, refetches it when older than cacheMaxAge, and on an unknown kid
+    // refetches only when the last fetch is older than cooldownDuration: the bounded refresh.
+    const jwks = createRemoteJWKSet(url, {
+      cooldownDuration: options.jwksCooldownMs ?? 30_000,
+      cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
+      timeoutDuration: 5_000,
+    });
+    for (const alg of JWKS_ALGORITHMS) add(alg, { source: 'jwks', key: jwks });
+  }
+  if (byAlg.size === 0) throw new Error('token verification needs JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL');
+
+  const base: JWTVerifyOptions = {
+    requiredClaims: ['sub', 'exp'],
+    clockTolerance: options.clockToleranceSec ?? 0,
+    ...(options.issuer !== undefined && { issuer: options.issuer }),
+    ...(options.audience !== undefined && { audience: options.audience }),
+  };
+  // One options object per algorithm, built once: each verification allows only its own alg.
+  const verifyOptions = new Map<string, JWTVerifyOptions>([...byAlg.keys()].map((alg) => [alg, { ...base, algorithms: [alg] }]));
+
+  return {
+    async verify(token) {
+      if (!token) throw new TokenError('missing');
+      if (token.length > MAX_TOKEN_LENGTH) throw new TokenError('malformed');
+      let alg: unknown;
+      try {
+        alg = decodeProtectedHeader(token).alg;
+      } catch (err) {
+        throw new TokenError('malformed', { cause: err });
+      }
+      if (typeof alg !== 'string') throw new TokenError('malformed');
+      const candidates = byAlg.get(alg);
+      const opts = verifyOptions.get(alg);
+      if (!candidates || !opts) throw new TokenError('algorithm');
+
+      let failure: TokenError | undefined;
+      for (const candidate of candidates) {
+        try {
+          return toPrincipal(await verifyWith(token, candidate, opts));
+        } catch (err) {
+          failure = err instanceof TokenError ? err : toTokenError(err, candidate.source);
+          // Only a signature that does not verify under this key lets the next key try
+          // (JWT_PUBLIC_KEY, then JWKS_URL); an expired or mis-addressed token is refused.
+          if (failure.reason !== 'signature') break;
+        }
+      }
+      throw failure ?? new TokenError('algorithm');
+    },
+  };
+}
+
+async function verifyWith(token: string, candidate: Candidate, options: JWTVerifyOptions): Promise<unknown> {
+  if (typeof candidate.key !== 'function') return (await jwtVerify(token, candidate.key, options)).payload;
+  try {
+    return (await jwtVerify(token, candidate.key, options)).payload;
+  } catch (err) {
+    // Several JWKS keys fit a token without a `kid` (or sharing one): jose hands them over
+    // as an async iterator on the error; the first that verifies wins.
+    if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+    let last: unknown = err;
+    for await (const key of err as errors.JWKSMultipleMatchingKeys & AsyncIterable<CryptoKey>) {
+      try {
+        return (await jwtVerify(token, key, options)).payload;
+      } catch (inner) {
+        last = inner;
+        if (!(inner instanceof errors.JWSSignatureVerificationFailed)) break;
+      }
+    }
+    throw last;
+  }
+}
+
+function toPrincipal(payload: unknown): Principal {
+  const claims = TokenClaims.safeParse(payload);
+  if (!claims.success) throw new TokenError('claims', { cause: claims.error });
+  return { sub: claims.data.sub, role: claims.data.role, expiresAt: claims.data.exp * 1000 };
+}
+
+/**
+ * jose's errors as refusal reasons. Claim failures carry the claim: `iss` and `aud` (wrong
+ * or absent when required) are `issuer` / `audience`; any other (`sub` or `exp` absent, `exp`
+ * not a number, `nbf` in the future) is `claims`. A JWKS that cannot be fetched or parsed
+ * leaves the key unknown. Anything unforeseen refuses the token as `malformed`, keeping its
+ * cause for the log: verification fails closed.
+ */
+function toTokenError(err: unknown, source: Candidate['source']): TokenError {
+  const reason = reasonOf(err, source);
+  return new TokenError(reason, { cause: err });
+}
+
+function reasonOf(err: unknown, source: Candidate['source']): AuthFailure {
+  if (err instanceof errors.JOSEError) {
+    switch (err.code) {
+      case 'ERR_JWT_EXPIRED':
+        return 'expired';
+      case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
+        const claim = (err as errors.JWTClaimValidationFailed).claim;
+        return claim === 'iss' ? 'issuer' : claim === 'aud' ? 'audience' : 'claims';
+      }
+      case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+        return 'signature';
+      case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      case 'ERR_JOSE_NOT_SUPPORTED':
+        return 'algorithm';
+      case 'ERR_JWKS_NO_MATCHING_KEY':
+      case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+        return 'unknown_key';
+      case 'ERR_JWS_INVALID':
+      case 'ERR_JWT_INVALID':
+        return 'malformed';
+      default:
+        break;
+    }
+  }
+  // JWKS_URL unreachable, timed out, not 200, not a key set: no key to verify with.
+  if (source === 'jwks') return 'unknown_key';
+  return 'malformed';
+}
+
+/** The token of an `Authorization: Bearer <jwt>` header (scheme case-insensitive, RFC 7235). */
+export function parseBearer(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer[ \t]+([^\s,]+)[ \t]*$/i.exec(header);
+  return match?.[1];
+}
+
+/**
+ * Reads `Sec-WebSocket-Protocol: navimpact.v1, bearer.<jwt>` (the browser route, which cannot
+ * set headers). `offered` says whether `navimpact.v1` was among the subprotocols, so the
+ * server can answer with it; `token` is the first `bearer.` entry, when not empty.
+ */
+export function tokenFromSubprotocols(header: string | undefined): { token?: string; offered: boolean } {
+  if (!header) return { offered: false };
+  let offered = false;
+  let token: string | undefined;
+  for (const raw of header.split(',')) {
+    const protocol = raw.trim();
+    if (protocol === SUBPROTOCOL) offered = true;
+    else if (token === undefined && protocol.startsWith(BEARER_PREFIX) && protocol.length > BEARER_PREFIX.length) {
+      token = protocol.slice(BEARER_PREFIX.length);
+    }
+  }
+  return token === undefined ? { offered } : { token, offered };
+}
+
+/**
+ * Whether a request's `Origin` may connect: an exact entry of CORS_ORIGINS, or any origin
+ * when the list holds `*` (refused by the configuration in production). A request without
+ * an Origin (undefined, or empty as uWebSockets.js reports a missing header) comes from a
+ * non-browser client, which Origin checks do not concern, and is allowed.
+ */
+export function originAllowed(origin: string | undefined, allowed: readonly string[]): boolean {
+  if (origin === undefined || origin === '') return true;
+  return allowed.includes(origin) || allowed.includes('*');
+}

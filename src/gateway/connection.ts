@@ -1,0 +1,35 @@
+/**
+ * Per-connection state, kept in uWebSockets.js's user data. All of it is released by the
+ * one close handler (server.ts), whichever way the connection ends; `closed` is set there,
+ * and every deferred action (a replay, a timer's send) checks it first, because uWS throws
+ * on any use of a closed socket.
+ */
+import type { TokenRole } from '../domain/token.js';
+
+export interface Connection {
+  session: string;
+  sub: string;
+  role: TokenRole;
+  /** Token expiry, ms since the epoch. */
+  expiresAt: number;
+  /** When `expiring` is due, ms since the epoch (a quarter of the lifetime, at most the configured notice). */
+  expiringAt: number;
+  expiringSent: boolean;
+  /** Topics the client subscribed to (what it asked for, whatever uWS is subscribed to). */
+  topics: Set<string>;
+  /** Topics being replayed: live frames that arrive meanwhile wait here, in order. */
+  replaying: Map<string, string[]> | undefined;
+  lastHeard: number;
+  lastPing: number;
+  /** Token bucket of the inbound rate limit. */
+  allowance: number;
+  allowanceAt: number;
+  /** Set by the close handler; nothing may touch the socket after. */
+  closed: boolean;
+  /** Set when the server started closing it; its close handler has not run yet. */
+  closing: boolean;
+}
+
+export function expiringAt(now: number, expiresAt: number, noticeMs: number): number {
+  return expiresAt - Math.min(noticeMs, Math.max(0, (expiresAt - now) / 4));
+}

@@ -1,0 +1,110 @@
+/**
+ * The gateway's view of stream GRANTS: a live feed from where the stream ended when the
+ * gateway started, and replays of a range for `subscribe` with `since`.
+ *
+ * Frames are built once per event, not per client: the relay's payload already is the
+ * event as JSON (`{"seq":…}`), so the `grant` frame is that text with `"type":"grant"`
+ * spliced in front, never parsed and serialised again.
+ */
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
+import { LogCode } from '../domain/codes.js';
+import { Streams, Subjects } from '../domain/events.js';
+import type { Logger } from '../observability/log.js';
+import { ensureGrantsStream, isNotFound } from '../bus/streams.js';
+
+export interface FeedEvent {
+  seq: number;
+  id: string;
+  frame: string;
+}
+
+const decoder = new TextDecoder();
+const SUBJECT_PREFIX = Subjects.grantChanged('');
+
+function toFrame(data: Uint8Array): string {
+  return `{"type":"grant",${decoder.decode(data).slice(1)}`;
+}
+
+export class GrantFeed {
+  /** Stream sequence of the last event handed to `onEvent`. */
+  head = 0;
+  private messages: ConsumerMessages | undefined;
+  private readonly js: JetStreamClient;
+  private jsm: JetStreamManager | undefined;
+  private done: Promise<void> | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly maxAgeMs: number,
+    private readonly log: Logger,
+  ) {
+    this.js = nc.jetstream();
+  }
+
+  async start(onEvent: (event: FeedEvent) => void): Promise<void> {
+    this.jsm = await this.nc.jetstreamManager();
+    await ensureGrantsStream(this.jsm, { maxAgeMs: this.maxAgeMs }, this.log);
+    const info = await this.jsm.streams.info(Streams.grants);
+    this.head = info.state.last_seq;
+    // An ordered consumer: it recreates itself after NATS restarts and carries on from the
+    // last sequence it delivered, so the feed has no gap and no repeat.
+    const consumer = await this.js.consumers.get(Streams.grants, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.head + 1 });
+    this.messages = await consumer.consume({ max_messages: 1_024 });
+    const messages = this.messages;
+    this.done = (async () => {
+      try {
+        for await (const m of messages) {
+          this.head = m.seq;
+          onEvent({ seq: m.seq, id: m.subject.slice(SUBJECT_PREFIX.length), frame: toFrame(m.data) });
+        }
+      } catch (err) {
+        this.log.error({ code: LogCode.GatewayFeedFailed, err }, 'GRANTS feed stopped');
+      }
+    })();
+  }
+
+  /** First sequence still held by the stream (older ones expired). */
+  async firstSeq(): Promise<number> {
+    const info = await this.jsm!.streams.info(Streams.grants);
+    return info.state.first_seq;
+  }
+
+  /**
+   * Sends `each` the frames of `topic` with `since < seq <= until`, in order. Returns
+   * false if the caller asked to stop (`cancelled`) before the end.
+   */
+  async replay(topic: string, since: number, until: number, each: (frame: string) => boolean): Promise<boolean> {
+    if (until <= since) return true;
+    const subject = topic === 'grants' ? undefined : Subjects.grantChanged(topic.slice('grant:'.length));
+    if (subject) {
+      // Nothing to wait for when the grant's last event is not after `since`.
+      const last = await this.jsm!.streams.getMessage(Streams.grants, { last_by_subj: subject }).catch((err: unknown) => {
+        if (isNotFound(err)) return null;
+        throw err;
+      });
+      if (!last || last.seq <= since) return true;
+    }
+    const consumer = await this.js.consumers.get(Streams.grants, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: since + 1,
+      ...(subject ? { filterSubjects: subject } : {}),
+    });
+    const messages = await consumer.consume({ max_messages: 512 });
+    try {
+      for await (const m of messages) {
+        if (m.seq > until) return true;
+        if (!each(toFrame(m.data))) return false;
+        if (m.seq >= until || m.info.pending === 0) return true;
+      }
+      return true;
+    } finally {
+      messages.stop();
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.messages?.stop();
+    await this.done;
+  }
+}
