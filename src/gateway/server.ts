@@ -20,10 +20,10 @@
  * and no repeat at the seam.
  *
  * # Backpressure
- * uWS buffers what a client has not read. A sweep (after each burst of publishing, and on
- * the heartbeat tick) closes with 4009 every connection buffering more than
- * GATEWAY_MAX_BUFFER; uWS itself drops and closes at twice that, so memory stays bounded
- * even between sweeps.
+ * uWS buffers what a client has not read. A sweep (each time a quarter of GATEWAY_MAX_BUFFER
+ * was published, and on the tick) closes with 4009 every connection buffering more than
+ * GATEWAY_MAX_BUFFER; uWS's own limit (twice that, plus room for a large frame) is only the
+ * hard stop, so memory stays bounded even between sweeps.
  */
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from 'nats';
@@ -69,8 +69,8 @@ export class Gateway {
   private ticker: NodeJS.Timeout | undefined;
   private metricsTimer: NodeJS.Timeout | undefined;
   private publishedSinceSweep = 0;
-  private lastSweep = 0;
   private stopping = false;
+  private emptyWaiters: (() => void)[] = [];
   port = 0;
 
   constructor(
@@ -87,7 +87,9 @@ export class Gateway {
       // uWS drops the TCP connection (no close frame) past its own limit; the gateway checks
       // GATEWAY_MAX_FRAME itself to answer 1009, and keeps uWS's limit as the hard stop.
       maxPayloadLength: Math.min(16 * options.GATEWAY_MAX_FRAME, 16_777_216),
-      maxBackpressure: options.GATEWAY_MAX_BUFFER * 2,
+      // The hard stop, past which uWS drops and closes without a close frame; the sweep closes
+      // with 4009 long before (it runs each time a quarter of the bound was published).
+      maxBackpressure: options.GATEWAY_MAX_BUFFER * 2 + 4_194_304,
       closeOnBackpressureLimit: 1,
       // Heartbeats are the gateway's own (tick); uWS's idle timer is off.
       idleTimeout: 0,
@@ -132,6 +134,12 @@ export class Gateway {
     clearInterval(this.metricsTimer);
     for (const ws of [...this.sockets]) this.kill(ws, CloseCode.ServerShutdown);
     await this.feed.stop();
+  }
+
+  /** Resolves once no connection is open (every close handler has run). */
+  whenEmpty(): Promise<void> {
+    if (this.sockets.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
   }
 
   /** Per-connection structures, for tests and the metrics frame. */
@@ -229,6 +237,7 @@ export class Gateway {
     }
     c.topics.clear();
     this.metrics.wsConnections.dec();
+    if (this.sockets.size === 0) for (const resolve of this.emptyWaiters.splice(0)) resolve();
     this.log.debug({ session: c.session, code }, 'connection closed');
   }
 
@@ -433,15 +442,14 @@ export class Gateway {
     this.app.publish('grants', event.frame);
     this.app.publish(own, event.frame);
     this.metrics.wsMessagesSent.inc(deliveries);
-    this.publishedSinceSweep += event.frame.length * deliveries;
-    // Sweep for slow clients when a quarter of the bound may have piled up somewhere, at
-    // most every 10 ms; the tick sweeps anyway.
-    if (this.publishedSinceSweep > this.options.GATEWAY_MAX_BUFFER / 4 && Date.now() - this.lastSweep >= 10) this.sweep();
+    // No client can have gained more than what was published since the last sweep: sweep
+    // for slow clients whenever that reaches a quarter of the bound.
+    this.publishedSinceSweep += event.frame.length;
+    if (this.publishedSinceSweep > this.options.GATEWAY_MAX_BUFFER / 4) this.sweep();
   }
 
   private sweep(): void {
     this.publishedSinceSweep = 0;
-    this.lastSweep = Date.now();
     const bound = this.options.GATEWAY_MAX_BUFFER;
     for (const ws of this.sockets) if (ws.getBufferedAmount() > bound) this.kill(ws, CloseCode.TooSlow);
   }
@@ -480,7 +488,6 @@ export class Gateway {
       }
     }
     this.publishedSinceSweep = 0;
-    this.lastSweep = now;
   }
 
   private publishMetrics(): void {

@@ -135,6 +135,8 @@ export interface ConnectOptions {
   origin?: string;
   protocols?: string[];
   localAddress?: string;
+  /** false: never answer protocol pings (a peer that went silent). */
+  autoPong?: boolean;
 }
 
 /** Opens `/v1/live`; resolves once the welcome frame arrived, rejects with the HTTP status of a refused upgrade. */
@@ -144,7 +146,11 @@ export async function connect(port: number, o: ConnectOptions = {}): Promise<Cli
   let protocols = o.protocols ?? ['navimpact.v1'];
   if (o.token && o.via === 'header') headers.authorization = `Bearer ${o.token}`;
   else if (o.token) protocols = [...protocols, `bearer.${o.token}`];
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/live`, protocols, { headers, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/live`, protocols, {
+    headers,
+    ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+    ...(o.autoPong === false ? { autoPong: false } : {}),
+  });
   const client = new Client(ws);
   await new Promise<void>((resolve, reject) => {
     ws.once('unexpected-response', (_req, res) => {
