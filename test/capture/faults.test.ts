@@ -4,56 +4,21 @@
  * (harness.ts) is the ground truth, since writers cannot always tell whether their commit
  * survived a broken connection.
  */
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect } from 'nats';
 import pg from 'pg';
-import { PrivateNats } from '../support/nats.js';
-import { PrivatePostgres, createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { startService, hasCode } from '../support/service.js';
-import type { Child } from '../support/process.js';
+import { PrivatePostgres } from '../support/postgres.js';
+import { hasCode } from '../support/service.js';
 import { testLog } from '../support/log.js';
 import { ensureGrantsStream } from '../../src/bus/streams.js';
 import { readBatch, readState } from '../../src/capture/changelog.js';
 import { msgIdOf, publishChain } from '../../src/capture/publisher.js';
 import { GrantFromRow } from '../../src/domain/grant.js';
-import { expectExactlyOnce, installAudit, readAudit, readStream, runWorkload, seed } from './harness.js';
+import { captureFixtures, expectExactlyOnce, readAudit, readStream, runWorkload, seed } from './harness.js';
 
-let nats: PrivateNats;
-let children: Child[] = [];
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeEach(async () => {
-  nats = await PrivateNats.start();
-});
-
-afterEach(async () => {
-  await Promise.all(children.map((c) => c.kill('SIGKILL')));
-  children = [];
-  await nats.stop();
-});
-
-afterAll(async () => {
-  for (const cleanup of cleanups) await cleanup();
-});
-
-async function migrated(url: string): Promise<void> {
-  const migrate = startService({ DATABASE_URL: url }, ['migrate']);
-  expect((await migrate.exited).code).toBe(0);
-  await installAudit(url);
-}
-
-async function sharedDatabase(): Promise<TestDatabase> {
-  const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
-  await migrated(db.url);
-  return db;
-}
-
-function relay(url: string): Child {
-  const child = startService({ DATABASE_URL: url, NATS_URL: nats.url, ROLES: 'relay', RELAY_LEADER_POLL: '250ms' });
-  children.push(child);
-  return child;
-}
+const fx = captureFixtures();
+const sharedDatabase = () => fx.database();
+const relay = (url: string) => fx.relay(url);
 
 /** Progress of a workload, awaitable at a given number of finished transactions. */
 function progress() {
@@ -87,7 +52,7 @@ describe.sequential('capture under faults', () => {
     }
     expect((await load).committed).toBe(4_000);
     const audit = await readAudit(db.url);
-    expectExactlyOnce(await readStream(nats.url, audit.length), audit);
+    expectExactlyOnce(await readStream(fx.nats.url, audit.length), audit);
   }, 180_000);
 
   it('capture - a crash between the NATS ack and pruning the log republishes nothing', async () => {
@@ -98,7 +63,7 @@ describe.sequential('capture under faults', () => {
       "INSERT INTO grants (source, external_id, title) SELECT 'crash', 'c-' || g, 'Grant ' || g FROM generate_series(1, 10) g",
     );
     // Play the relay up to the crash: publish the first five changes, never prune them.
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect({ servers: fx.nats.url });
     await ensureGrantsStream(await nc.jetstreamManager(), { maxAgeMs: 3_600_000 }, testLog);
     const state = await readState(writer);
     const changes = (await readBatch(writer, 5)).map((c, i) => ({
@@ -113,14 +78,14 @@ describe.sequential('capture under faults', () => {
     const reconciled = JSON.parse(await r.waitFor(hasCode('RelayReconciled'))) as { from: number; to: number; found: number };
     expect(reconciled).toMatchObject({ from: 0, to: 5, found: 5 });
     const audit = await readAudit(db.url);
-    expectExactlyOnce(await readStream(nats.url, audit.length), audit);
+    expectExactlyOnce(await readStream(fx.nats.url, audit.length), audit);
   });
 
   it('capture - private NATS and Postgres restarted mid-load: the relay recovers by itself, nothing lost', async () => {
     const server = await PrivatePostgres.start();
-    cleanups.push(() => server.stop());
+    fx.onCleanup(() => server.stop());
     const url = server.url('navimpact');
-    await migrated(url);
+    await fx.migrated(url);
     const r = relay(url);
     await r.waitFor(hasCode('RelayLeaderAcquired'));
     const hot = await seed(url, 5);
@@ -129,9 +94,9 @@ describe.sequential('capture under faults', () => {
 
     // NATS dies hard and comes back while writers keep committing.
     await p.reached(1_000);
-    await nats.down('SIGKILL');
+    await fx.nats.down('SIGKILL');
     await p.reached(1_600);
-    await nats.up();
+    await fx.nats.up();
 
     // Postgres crashes (immediate stop: no checkpoint, connections cut) and comes back.
     await p.reached(2_400);
@@ -146,6 +111,6 @@ describe.sequential('capture under faults', () => {
     expect(r.lines.some(hasCode('NatsDisconnected'))).toBe(true);
     expect(r.running).toBe(true);
     const audit = await readAudit(url);
-    expectExactlyOnce(await readStream(nats.url, audit.length, 90_000), audit);
+    expectExactlyOnce(await readStream(fx.nats.url, audit.length, 90_000), audit);
   }, 240_000);
 });

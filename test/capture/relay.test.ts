@@ -2,48 +2,17 @@
  * Change capture end to end: real Postgres, a private nats-server, and the relay run as
  * its users run it (`src/main.ts` with ROLES=relay in a child process).
  */
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
-import { PrivateNats } from '../support/nats.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { startService, hasCode } from '../support/service.js';
-import type { Child } from '../support/process.js';
-import { expectExactlyOnce, installAudit, readAudit, readStream, runWorkload, seed } from './harness.js';
+import type { TestDatabase } from '../support/postgres.js';
+import { hasCode } from '../support/service.js';
+import { captureFixtures, expectExactlyOnce, readAudit, readStream, runWorkload, seed } from './harness.js';
 
 // Each test has its own nats-server and database, and kills its relays when done.
-let nats: PrivateNats;
-let children: Child[] = [];
-const databases: TestDatabase[] = [];
-
-beforeEach(async () => {
-  nats = await PrivateNats.start();
-});
-
-afterEach(async () => {
-  await Promise.all(children.map((c) => c.kill('SIGKILL')));
-  children = [];
-  await nats.stop();
-});
-
-afterAll(async () => {
-  await Promise.all(databases.map((d) => d.drop()));
-});
-
-async function database(): Promise<TestDatabase> {
-  const db = await createTestDatabase();
-  databases.push(db);
-  const migrate = startService({ DATABASE_URL: db.url }, ['migrate']);
-  expect((await migrate.exited).code).toBe(0);
-  await installAudit(db.url);
-  return db;
-}
-
-function relay(db: TestDatabase, extra: Record<string, string> = {}): Child {
-  const child = startService({ DATABASE_URL: db.url, NATS_URL: nats.url, ROLES: 'relay', RELAY_LEADER_POLL: '250ms', ...extra });
-  children.push(child);
-  return child;
-}
+const fx = captureFixtures();
+const database = () => fx.database();
+const relay = (db: TestDatabase, extra: Record<string, string> = {}) => fx.relay(db.url, extra);
 
 async function pendingChanges(url: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
@@ -62,7 +31,7 @@ describe.sequential('capture', () => {
     const result = await runWorkload({ url: db.url, writers: 20, transactions: 500, hot });
     expect(result.committed).toBe(10_000);
     const audit = await readAudit(db.url);
-    const events = await readStream(nats.url, audit.length);
+    const events = await readStream(fx.nats.url, audit.length);
     expectExactlyOnce(events, audit);
     expect(await pendingChanges(db.url)).toBe(0);
     // The workload really produced what it claims to test.
@@ -83,7 +52,7 @@ describe.sequential('capture', () => {
     psql(`UPDATE grants SET title = 'Edited by hand' WHERE id = '${id}'`); // changes nothing
     psql(`BEGIN; UPDATE grants SET title = 'never' WHERE id = '${id}'; ROLLBACK;`);
     psql(`DELETE FROM grants WHERE id = '${id}'`);
-    const events = await readStream(nats.url, 3);
+    const events = await readStream(fx.nats.url, 3);
     expect(events.map((e) => [e.event.op, e.event.version])).toEqual([
       ['insert', 1],
       ['update', 2],
@@ -112,25 +81,25 @@ describe.sequential('capture', () => {
     let exercised = false;
     let expected = 1;
     for (let attempt = 0; attempt < 5 && !exercised; attempt++) {
-      await r.waitFor(idleNow, 10_000, 'relay idle');
+      await r.waitFor(idleNow, 30_000, 'relay idle');
       const busy = count('RelayBusy');
       // Wake the relay, and write while it is busy (its writers send no NOTIFY then).
       await writer.query("UPDATE grants SET title = 'wake ' || $2 WHERE id = $1", [id, attempt]);
       expected++;
-      await r.waitFor(() => count('RelayBusy') > busy, 10_000, 'relay busy');
+      await r.waitFor(() => count('RelayBusy') > busy, 30_000, 'relay busy');
       const idle = count('RelayIdle');
       await writer.query('BEGIN');
       await writer.query("UPDATE grants SET title = 'late ' || $2 WHERE id = $1", [id, attempt]);
       const { rows } = await writer.query<{ relay_idle: boolean }>('SELECT relay_idle FROM capture_wakeup');
       exercised = rows[0]!.relay_idle === false;
       // Commit only after the relay turned idle.
-      await r.waitFor(() => count('RelayIdle') > idle, 10_000, 'relay idle');
+      await r.waitFor(() => count('RelayIdle') > idle, 30_000, 'relay idle');
       await writer.query('COMMIT');
       expected++;
     }
     await writer.end();
     expect(exercised, 'the writer read "busy" at least once').toBe(true);
-    const events = await readStream(nats.url, expected, 20_000);
+    const events = await readStream(fx.nats.url, expected, 20_000);
     expect(events.map((e) => e.event.version)).toEqual(Array.from({ length: expected }, (_, i) => i + 1));
   });
 
@@ -164,7 +133,7 @@ describe.sequential('capture', () => {
     // Before the kill, only a published; b never acquired twice.
     expect(b.lines.filter(hasCode('RelayLeaderAcquired'))).toHaveLength(1);
     const audit = await readAudit(db.url);
-    expectExactlyOnce(await readStream(nats.url, audit.length), audit);
+    expectExactlyOnce(await readStream(fx.nats.url, audit.length), audit);
     console.info(`relay fail-over took ${takeover} ms`);
   }, 120_000);
 });

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { hasCode } from '../support/service.js';
-import { Client, connect, startStack, token, type Stack } from './harness.js';
+import { Client, connect, inParallel, startStack, token, type Stack } from './harness.js';
 
 const stacks: Stack[] = [];
 afterAll(async () => {
@@ -15,13 +15,6 @@ afterAll(async () => {
 function rss(pid: number): number {
   const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
   return Number(kb) * 1_024;
-}
-
-async function inParallel(count: number, parallel: number, run: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < count) await run(next++);
-  }));
 }
 
 describe('abuse', () => {

@@ -15,7 +15,7 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import { createTokenVerifier } from '../../src/gateway/auth.js';
 import { Gateway } from '../../src/gateway/server.js';
 import { ensureGrantsStream } from '../../src/bus/streams.js';
-import { connect, SECRET, token, type Client } from './harness.js';
+import { connect, inParallel, SECRET, token, type Client } from './harness.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -58,16 +58,6 @@ async function publishEvent(size: number): Promise<void> {
   const now = new Date().toISOString();
   const grant = { id, source: 's', externalId: id, title: 't', description: 'x'.repeat(size), agency: null, url: null, minAmount: null, maxAmount: null, currency: 'AUD', openDate: null, closeDate: null, status: 'open', categories: [], locations: [], vicOutcomeDomain: null, version: 1, updatedAt: now };
   await nc.jetstream().publish(`grants.changed.${id}`, new TextEncoder().encode(JSON.stringify({ seq: 1, op: 'insert', id, version: 1, grant, committedAt: now })));
-}
-
-/** Runs `count` cycles of `cycle`, `parallel` at a time. */
-async function cycles(count: number, parallel: number, cycle: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (next < count) await cycle(next++);
-    }),
-  );
 }
 
 const ended = (c: Client, code: number) => c.closed.then((r) => expect(r.code).toBe(code));
@@ -167,7 +157,7 @@ describe('cleanup', () => {
     ];
     let total = 0;
     const warm = async () => {
-      await cycles(1_000, 100, async () => kinds[0]![3](gateway.port));
+      await inParallel(1_000, 100, async () => kinds[0]![3](gateway.port));
       gc();
     };
     await warm();
@@ -175,7 +165,7 @@ describe('cleanup', () => {
     gc();
     const heapBefore = process.memoryUsage().heapUsed;
     for (const [name, count, parallel, run] of kinds) {
-      await cycles(count, parallel, () => run(gateway.port));
+      await inParallel(count, parallel, () => run(gateway.port));
       counts[name] = count;
       total += count;
     }
@@ -185,7 +175,7 @@ describe('cleanup', () => {
     total += counts['shutdown 1001'] = shutdown.closed;
     gateway = shutdown.next;
     expect(total).toBeGreaterThanOrEqual(18_500);
-    await cycles(20_000 - total, 100, () => kinds[1]![3](gateway.port));
+    await inParallel(20_000 - total, 100, () => kinds[1]![3](gateway.port));
     // A reset is seen by the client at once and by the server a moment later.
     await gateway.whenEmpty();
     expect(await metrics.registry.getSingleMetricAsString('navimpact_ws_connections')).toMatch(/navimpact_ws_connections 0$/m);

@@ -177,3 +177,13 @@ export async function refusal(port: number, o: ConnectOptions): Promise<{ status
   }
   throw new Error('the upgrade was accepted');
 }
+
+/** Runs `run` for 0..count-1, `parallel` at a time. */
+export async function inParallel(count: number, parallel: number, run: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < count) await run(next++);
+    }),
+  );
+}
