@@ -32,6 +32,7 @@ export class GrantFeed {
   private readonly js: JetStreamClient;
   private jsm: JetStreamManager | undefined;
   private done: Promise<void> | undefined;
+  private waiters: { seq: number; resolve: () => void }[] = [];
 
   constructor(
     private readonly nc: NatsConnection,
@@ -56,11 +57,32 @@ export class GrantFeed {
         for await (const m of messages) {
           this.head = m.seq;
           onEvent({ seq: m.seq, id: m.subject.slice(SUBJECT_PREFIX.length), frame: toFrame(m.data) });
+          if (this.waiters.length) this.release();
         }
       } catch (err) {
         this.log.error({ code: LogCode.GatewayFeedFailed, err }, 'GRANTS feed stopped');
       }
     })();
+  }
+
+  /** Resolves once the feed delivered `seq`, or after `timeoutMs` regardless. */
+  reached(seq: number, timeoutMs: number): Promise<void> {
+    if (this.head >= seq) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiter = { seq, resolve: done };
+      this.waiters.push(waiter);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  private release(): void {
+    const ready = this.waiters.filter((w) => w.seq <= this.head);
+    this.waiters = this.waiters.filter((w) => w.seq > this.head);
+    for (const w of ready) w.resolve();
   }
 
   /** First sequence still held by the stream (older ones expired). */

@@ -71,6 +71,11 @@ export class Gateway {
   private publishedSinceSweep = 0;
   private stopping = false;
   private emptyWaiters: (() => void)[] = [];
+  /**
+   * Frames a client may send at once: twice the rate, and never fewer than a reconnecting
+   * client needs to restore all its subscriptions (plus a few for ping and auth).
+   */
+  private readonly burst: number;
   port = 0;
 
   constructor(
@@ -81,6 +86,7 @@ export class Gateway {
     private readonly metrics: Metrics,
   ) {
     assertNativeUws();
+    this.burst = Math.max(2 * options.GATEWAY_RATE_LIMIT, options.GATEWAY_MAX_SUBSCRIPTIONS + 8);
     this.feed = new GrantFeed(nc, options.GRANTS_MAX_AGE, log);
     this.app = uWS.App();
     this.app.ws<Connection>('/v1/live', {
@@ -174,6 +180,8 @@ export class Gateway {
         if ((this.perSub.get(principal.sub) ?? 0) >= this.options.GATEWAY_MAX_CONNECTIONS_PER_SUB) {
           return this.refuse(res, 429, 'too_many_connections', 'too many connections for this subject');
         }
+        // Counted now, not at open, so that simultaneous upgrades cannot pass the limit.
+        this.perSub.set(principal.sub, (this.perSub.get(principal.sub) ?? 0) + 1);
         const now = Date.now();
         const data: Connection = {
           session: randomUUID(),
@@ -186,7 +194,7 @@ export class Gateway {
           replaying: undefined,
           lastHeard: now,
           lastPing: now,
-          allowance: this.options.GATEWAY_RATE_LIMIT * 2,
+          allowance: this.burst,
           allowanceAt: now,
           closed: false,
           closing: false,
@@ -217,7 +225,6 @@ export class Gateway {
   private open(ws: Socket): void {
     const c = ws.getUserData();
     this.sockets.add(ws);
-    this.perSub.set(c.sub, (this.perSub.get(c.sub) ?? 0) + 1);
     this.metrics.wsConnections.inc();
     this.send(ws, JSON.stringify({ type: 'welcome', session: c.session, heartbeatMs: this.options.GATEWAY_HEARTBEAT, expiresAt: c.expiresAt }));
   }
@@ -277,7 +284,7 @@ export class Gateway {
     const now = Date.now();
     c.lastHeard = now;
     const rate = this.options.GATEWAY_RATE_LIMIT;
-    c.allowance = Math.min(rate * 2, c.allowance + ((now - c.allowanceAt) * rate) / 1_000);
+    c.allowance = Math.min(this.burst, c.allowance + ((now - c.allowanceAt) * rate) / 1_000);
     c.allowanceAt = now;
     if (c.allowance < 1) return this.kill(ws, CloseCode.RateLimited);
     c.allowance -= 1;
@@ -357,6 +364,10 @@ export class Gateway {
     } catch (err) {
       return this.replayFailed(ws, err);
     }
+    if (c.closed || c.closing || !c.topics.has(topic)) return;
+    // A client coming from another gateway may have seen events this feed has not yet
+    // delivered: give the feed a moment to catch up before calling the position unknown.
+    if (since > this.feed.head) await this.feed.reached(since, 2_000);
     if (c.closed || c.closing || !c.topics.has(topic)) return;
     if (since > this.feed.head || since < first - 1 || this.feed.head - since > this.options.GATEWAY_REPLAY_LIMIT) {
       // Outside the resume window (or a position this stream never had): reload from REST.

@@ -7,6 +7,7 @@ import { SignJWT, type JWTPayload } from 'jose';
 import { WebSocket } from 'ws';
 import pg from 'pg';
 import { PrivateNats } from '../support/nats.js';
+import { freePort } from '../support/ports.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { startService, hasCode } from '../support/service.js';
 import type { Child } from '../support/process.js';
@@ -34,7 +35,9 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   const base = { DATABASE_URL: db.url, NATS_URL: nats.url };
   const relay = startService({ ...base, ROLES: 'relay', RELAY_LEADER_POLL: '250ms' });
   await relay.waitFor(hasCode('RelayLeaderAcquired'));
-  const gatewayEnv = { ...base, ROLES: 'gateway', PORT: '0', JWT_SECRET: SECRET, CORS_ORIGINS: ORIGIN, ...env };
+  // A fixed free port: uWS sets SO_REUSEADDR only for a non-zero port, so a gateway started
+  // on port 0 could not be restarted on the port it got.
+  const gatewayEnv = { ...base, ROLES: 'gateway', PORT: String(await freePort()), JWT_SECRET: SECRET, CORS_ORIGINS: ORIGIN, ...env };
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   const stack: Stack = {
@@ -47,7 +50,6 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
     sql: (text, params) => client.query(text, params),
     async restartGateway() {
       await stack.gateway?.kill('SIGTERM');
-      if (stack.port) gatewayEnv.PORT = String(stack.port);
       stack.gateway = startService(gatewayEnv);
       const line = await stack.gateway.waitFor(hasCode('GatewayListening'), 20_000, 'gateway listening');
       stack.port = (JSON.parse(line) as { port: number }).port;
