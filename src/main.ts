@@ -75,7 +75,7 @@ const roles: Record<Role, ((ctx: RoleContext) => Promise<void> | void) | undefin
 async function main(command: string): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig(process.env, command === 'migrate' ? EnvSchema : ConfigSchema);
+    config = loadConfig(undefined, command === 'migrate' ? EnvSchema : ConfigSchema);
   } catch (err) {
     if (err instanceof ConfigError) fail(EXIT.config, `configuration: ${err.message}`);
     throw err;

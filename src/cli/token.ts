@@ -78,11 +78,11 @@ function parseRequest(argv: string[]): Request | 'help' {
   return { sub: values.sub, role: role.data, ttlMs, iss: values.iss, aud: values.aud, kid: values.kid };
 }
 
-async function signingKey(env: NodeJS.ProcessEnv): Promise<{ alg: string; key: CryptoKey | Uint8Array; issuer?: string; audience?: string }> {
+async function signingKey(): Promise<{ alg: string; key: CryptoKey | Uint8Array; issuer?: string; audience?: string }> {
   let config;
   try {
     // EnvSchema, not ConfigSchema: the gateway's own start-up checks do not concern a CLI.
-    config = loadConfig(env, EnvSchema);
+    config = loadConfig(undefined, EnvSchema);
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(EXIT.config, `configuration: ${err.message}`);
     throw err;
@@ -101,13 +101,13 @@ async function signingKey(env: NodeJS.ProcessEnv): Promise<{ alg: string; key: C
   throw new CliError(EXIT.config, 'configuration: no signing key: set JWT_PRIVATE_KEY (PEM PKCS#8) or JWT_SECRET (HS256)');
 }
 
-async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+async function main(argv: string[]): Promise<void> {
   const request = parseRequest(argv);
   if (request === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const { alg, key, issuer, audience } = await signingKey(env);
+  const { alg, key, issuer, audience } = await signingKey();
   const now = Math.floor(Date.now() / 1000);
   const jwt = new SignJWT({ role: request.role })
     .setProtectedHeader({ alg, typ: 'JWT', ...(request.kid !== undefined && { kid: request.kid }) })
@@ -121,7 +121,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   process.stdout.write(`${await jwt.sign(key)}\n`);
 }
 
-main(process.argv.slice(2), process.env).catch((err: unknown) => {
+main(process.argv.slice(2)).catch((err: unknown) => {
   const exitCode = err instanceof CliError ? err.exitCode : 70;
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`navimpact token: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
