@@ -36,7 +36,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { TokenError, originAllowed, parseBearer, tokenFromSubprotocols, type TokenVerifier } from './auth.js';
 import { expiringAt, type Connection } from './connection.js';
 import { GrantFeed, type FeedEvent } from './feed.js';
-import { assertNativeUws, uWS, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from './uws.js';
+import { LISTEN_EXCLUSIVE_PORT, assertNativeUws, uWS, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from './uws.js';
 
 export type GatewayOptions = Pick<
   Config,
@@ -117,8 +117,11 @@ export class Gateway {
   async start(): Promise<number> {
     await this.feed.start((event) => this.dispatch(event));
     await new Promise<void>((resolve, reject) => {
-      this.app.listen(this.options.HOST, this.options.PORT, (socket) => {
-        if (!socket) return reject(new Error(`cannot listen on ${this.options.HOST}:${this.options.PORT}`));
+      // Exclusive: uWS would otherwise share a fixed port with another process (SO_REUSEPORT)
+      // and the kernel would spread connections over both; a second gateway must fail instead.
+      const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => void;
+      listen.call(this.app, this.options.HOST, this.options.PORT, LISTEN_EXCLUSIVE_PORT, (socket) => {
+        if (!socket) return reject(new Error(`cannot listen on ${this.options.HOST}:${this.options.PORT} (in use?)`));
         this.listenSocket = socket;
         this.port = uWS.us_socket_local_port(socket);
         resolve();

@@ -8,6 +8,9 @@ import uWS from 'uWebSockets.js';
 export { uWS };
 export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
 
+/** Listen option that refuses a port another socket listens on (the typings only declare it as an enum). */
+export const LISTEN_EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT;
+
 export class UwsNotNativeError extends Error {
   override name = 'UwsNotNativeError';
 }

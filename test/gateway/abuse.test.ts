@@ -49,7 +49,10 @@ describe('abuse', () => {
     ];
     const persistent: Client[] = await Promise.all(Array.from({ length: 20 }, async (_, i) => connect(stack.port, { token: await token({ sub: `p${i}` }) })));
     for (const c of persistent) for (let i = 0; i < 300; i++) c.ws.send(JSON.stringify(invalid[i % invalid.length]));
-    await Promise.all(persistent.map((c) => c.next(() => c.ofType('error').length >= 300, 30_000, '300 error frames')));
+    await Promise.all(persistent.map((c) => c.next(() => c.ofType('error').length >= 300, 30_000, '300 error frames'))).catch((err: unknown) => {
+      const states = persistent.map((c) => `${c.ws.readyState}/${c.ofType('error').length}`).join(' ');
+      throw new Error(`${(err as Error).message}\nclients (readyState/errors): ${states}\ngateway said:\n${stack.gateway.lines.slice(-20).join('\n')}`);
+    });
     for (const c of persistent) {
       expect(c.ofType('error')).toHaveLength(300);
       expect(c.ofType('error').every((f) => f.code === 'bad_frame')).toBe(true);

@@ -50,9 +50,18 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
     sql: (text, params) => client.query(text, params),
     async restartGateway() {
       await stack.gateway?.kill('SIGTERM');
-      stack.gateway = startService(gatewayEnv);
-      const line = await stack.gateway.waitFor(hasCode('GatewayListening'), 20_000, 'gateway listening');
-      stack.port = (JSON.parse(line) as { port: number }).port;
+      // The port was free when picked; if another test took it meanwhile, pick another.
+      for (let attempt = 0; ; attempt++) {
+        stack.gateway = startService(gatewayEnv);
+        try {
+          const line = await stack.gateway.waitFor(hasCode('GatewayListening'), 20_000, 'gateway listening');
+          stack.port = (JSON.parse(line) as { port: number }).port;
+          return;
+        } catch (err) {
+          if (attempt === 2 || !stack.gateway.lines.some((l) => l.includes('cannot listen'))) throw err;
+          gatewayEnv.PORT = String(await freePort());
+        }
+      }
     },
     async stop() {
       await stack.gateway?.kill('SIGKILL');
