@@ -104,14 +104,21 @@ live_pid() { # pidfile program
   [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && grep -q "$2" "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
 }
 
+# Sets HOST and PORT from URL and tells whether a server must be started there: not when
+# the port already answers (also after installing the package, which may start its own), and
+# never for an address that is not local (then it fails). Installs the package if needed.
+needs_start() {
+  local name=$1 url=$2 default_port=$3 package=$4 finder=$5
+  parse_url "$url" "$default_port"
+  if answers "$HOST" "$PORT"; then say "$name" "$HOST:$PORT already running"; return 1; fi
+  if ! is_local "$HOST"; then say "$name" "$HOST:$PORT failed: not reachable, and not a local address to start one on"; failed=1; return 1; fi
+  if ! ensure_bin "$name" "$package" $finder; then say "$name" "$HOST:$PORT failed: could not install $package"; failed=1; return 1; fi
+  if answers "$HOST" "$PORT"; then say "$name" "$HOST:$PORT already running (started by the package)"; return 1; fi
+}
+
 up_postgres() {
-  parse_url "$DATABASE_URL" 5432
   local bin dir opts socket
-  if answers "$HOST" "$PORT"; then say postgres "$HOST:$PORT already running"; return; fi
-  if ! is_local "$HOST"; then say postgres "$HOST:$PORT failed: not reachable, and not a local address to start one on"; failed=1; return; fi
-  if ! ensure_bin postgres postgresql pg_bin; then say postgres "$HOST:$PORT failed: could not install postgresql"; failed=1; return; fi
-  # Installing the package may have started the distribution's own cluster on this port.
-  if answers "$HOST" "$PORT"; then say postgres "$HOST:$PORT already running (started by the package)"; return; fi
+  needs_start postgres "$DATABASE_URL" 5432 postgresql pg_bin || return 0
   bin=$(pg_bin)
   mkdir -p "$DATA" "$RUN"
   dir="$DATA/postgres-$PORT"
@@ -141,12 +148,8 @@ up_postgres() {
 }
 
 up_redis() {
-  parse_url "$REDIS_URL" 6379
   local bin dir
-  if answers "$HOST" "$PORT"; then say redis "$HOST:$PORT already running"; return; fi
-  if ! is_local "$HOST"; then say redis "$HOST:$PORT failed: not reachable, and not a local address to start one on"; failed=1; return; fi
-  if ! ensure_bin redis redis-server find_bin redis-server; then say redis "$HOST:$PORT failed: could not install redis-server"; failed=1; return; fi
-  if answers "$HOST" "$PORT"; then say redis "$HOST:$PORT already running (started by the package)"; return; fi
+  needs_start redis "$REDIS_URL" 6379 redis-server "find_bin redis-server" || return 0
   bin=$(find_bin redis-server)
   dir="$DATA/redis-$PORT"
   mkdir -p "$dir" "$RUN"
@@ -160,12 +163,8 @@ up_redis() {
 }
 
 up_nats() {
-  parse_url "$NATS_URL" 4222
   local bin dir
-  if answers "$HOST" "$PORT"; then say nats "$HOST:$PORT already running"; return; fi
-  if ! is_local "$HOST"; then say nats "$HOST:$PORT failed: not reachable, and not a local address to start one on"; failed=1; return; fi
-  if ! ensure_bin nats nats-server find_bin nats-server; then say nats "$HOST:$PORT failed: could not install nats-server"; failed=1; return; fi
-  if answers "$HOST" "$PORT"; then say nats "$HOST:$PORT already running (started by the package)"; return; fi
+  needs_start nats "$NATS_URL" 4222 nats-server "find_bin nats-server" || return 0
   bin=$(find_bin nats-server)
   dir="$DATA/nats-$PORT"
   mkdir -p "$dir" "$RUN"

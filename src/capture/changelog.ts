@@ -78,11 +78,6 @@ export async function markPublished(client: pg.ClientBase, logIds: readonly stri
   );
 }
 
-export async function countPending(client: pg.ClientBase): Promise<number> {
-  const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM grant_changes');
-  return Number(rows[0]?.n ?? 0);
-}
-
 /** Tells writers whether to send NOTIFY (idle) or not (busy: the relay polls). */
 export async function setRelayIdle(client: pg.ClientBase, idle: boolean): Promise<void> {
   await client.query('UPDATE capture_wakeup SET relay_idle = $1', [idle]);
