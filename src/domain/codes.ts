@@ -42,6 +42,22 @@ export const LogCode = {
   GatewayFeedFailed: 'GatewayFeedFailed',
   GatewayReplayFailed: 'GatewayReplayFailed',
   GatewaySlowConsumer: 'GatewaySlowConsumer',
+  // scrapers (src/scrape)
+  ScrapeRunStarted: 'ScrapeRunStarted',
+  ScrapeRunFinished: 'ScrapeRunFinished',
+  ScrapeRunScheduled: 'ScrapeRunScheduled',
+  ScrapeRetry: 'ScrapeRetry',
+  ScrapeFetchFailed: 'ScrapeFetchFailed',
+  ScrapeHostBlocked: 'ScrapeHostBlocked',
+  ScrapeHostProbe: 'ScrapeHostProbe',
+  ScrapeHostUnblocked: 'ScrapeHostUnblocked',
+  ScrapeRobotsDisallowed: 'ScrapeRobotsDisallowed',
+  ScrapeRobotsUnavailable: 'ScrapeRobotsUnavailable',
+  ScrapeParseFailed: 'ScrapeParseFailed',
+  ScrapeRecordInvalid: 'ScrapeRecordInvalid',
+  ScrapeStreamMissing: 'ScrapeStreamMissing',
+  ScrapePublishFailed: 'ScrapePublishFailed',
+  ScrapeStatusFailed: 'ScrapeStatusFailed',
 } as const;
 export type LogCode = (typeof LogCode)[keyof typeof LogCode];
 
