@@ -105,6 +105,27 @@ export const EnvSchema = z.object({
   GATEWAY_MAX_CONNECTIONS_PER_SUB: z.coerce.number().int().min(1).max(100_000).default(20).describe('Open connections per token subject (`sub`); beyond, the upgrade is refused with 429.'),
   GATEWAY_EXPIRING_NOTICE: Duration.default(60_000).describe('How long before a token expires the gateway sends `expiring` (at most a quarter of the token lifetime).'),
   GATEWAY_REPLAY_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(10_000).describe('Most events replayed for one `subscribe` with `since`; a larger gap answers recovered:false.'),
+  CACHE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of letters, digits and : _ . -')
+    .default('navimpact:')
+    .describe('Prefix of every Redis key the cache writes (several deployments or tests can share one Redis).'),
+  CACHE_TTL: Duration.default(300_000).describe('Lifetime of a cached grant or list page: the last safety net behind version checks and invalidation.'),
+  CACHE_INVALIDATION_BOUND: Duration.default(1_000)
+    .describe('Staleness bound of the cache: an entry is served only if the invalidator has applied every change the gateway saw more than this long ago.'),
+  CACHE_TOMBSTONE_TTL: Duration.default(60_000)
+    .describe('How long an invalidation blocks a late cache fill carrying an older version; a fill whose database read is older than half this is dropped.'),
+  REST_MAX_LIMIT: z.coerce.number().int().min(1).max(10_000).default(500).describe('Largest `limit` accepted by `GET /v1/grants` and `GET /v1/changes`.'),
+  SCRAPER_STALE_AFTER: Duration.default(6 * 3_600_000)
+    .describe('A scraper whose last `ok` status is older than this shows as degraded in `/health`.'),
+  INGEST_BATCH_SIZE: z.coerce.number().int().min(1).max(5_000).default(500).describe('Most scrape records ingest takes from stream SCRAPE and writes in one upsert.'),
+  INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2).describe('Batches one ingest process works on at once; each holds one pool connection while it writes (the pool never grows past DATABASE_POOL_SIZE).'),
+  INGEST_LINGER: Duration.default(20).describe('How long ingest waits for a batch to fill once its first record arrived.'),
+  INGEST_ACK_WAIT: Duration.default(60_000).describe('How long a record taken by ingest stays unacknowledged before JetStream redelivers it (a crashed ingest\'s records come back after this).'),
+  INGEST_RETRY_MAX: Duration.default(10_000).describe('Longest pause between retries of a batch after a transient database error (backoff starts at 100ms and doubles, with jitter).'),
+  SCRAPE_DUPLICATE_WINDOW: Duration.default(3_600_000).describe('Window in which stream SCRAPE drops a record whose `Nats-Msg-Id` it already holds.'),
+  SCRAPE_MAX_BYTES: z.coerce.number().int().min(1_048_576).default(1_073_741_824).describe('Most bytes stream SCRAPE holds before it refuses new records (publishers see the error; nothing un-ingested is dropped).'),
+  SCRAPE_REJECTED_MAX_AGE: Duration.default(7 * 86_400_000).describe('How long stream SCRAPE_REJECTED keeps rejected records (`scrape.rejected.>`) for inspection.'),
   SHUTDOWN_TIMEOUT: Duration.default(10_000).describe('Deadline for an orderly shutdown on SIGTERM/SIGINT before the process exits anyway.'),
 });
 

@@ -42,6 +42,16 @@ export const LogCode = {
   GatewayFeedFailed: 'GatewayFeedFailed',
   GatewayReplayFailed: 'GatewayReplayFailed',
   GatewaySlowConsumer: 'GatewaySlowConsumer',
+  // cache and REST
+  CacheConnected: 'CacheConnected',
+  CacheUnavailable: 'CacheUnavailable',
+  InvalidatorResumed: 'InvalidatorResumed',
+  InvalidatorReset: 'InvalidatorReset',
+  InvalidatorRewound: 'InvalidatorRewound',
+  InvalidatorRedisError: 'InvalidatorRedisError',
+  InvalidatorEventInvalid: 'InvalidatorEventInvalid',
+  HttpFailed: 'HttpFailed',
+  ScraperStatusInvalid: 'ScraperStatusInvalid',
   // scrapers (src/scrape)
   ScrapeRunStarted: 'ScrapeRunStarted',
   ScrapeRunFinished: 'ScrapeRunFinished',
@@ -58,6 +68,14 @@ export const LogCode = {
   ScrapeStreamMissing: 'ScrapeStreamMissing',
   ScrapePublishFailed: 'ScrapePublishFailed',
   ScrapeStatusFailed: 'ScrapeStatusFailed',
+  // ingest
+  IngestBatchRetry: 'IngestBatchRetry',
+  IngestBatchRecovered: 'IngestBatchRecovered',
+  IngestRecordRejected: 'IngestRecordRejected',
+  IngestRowRefused: 'IngestRowRefused',
+  IngestRejectPublishFailed: 'IngestRejectPublishFailed',
+  IngestConsumerRestarted: 'IngestConsumerRestarted',
+  DatabasePoolWaiting: 'DatabasePoolWaiting',
 } as const;
 export type LogCode = (typeof LogCode)[keyof typeof LogCode];
 

@@ -15,14 +15,17 @@ import { ensureGrantsStream, isNotFound } from '../bus/streams.js';
 export interface FeedEvent {
   seq: number;
   id: string;
+  /** The event as the relay published it. */
+  json: string;
+  /** The `grant` frame of CONTRACT section 5: `json` with `"type":"grant"` in front. */
   frame: string;
 }
 
 const decoder = new TextDecoder();
 const SUBJECT_PREFIX = Subjects.grantChanged('');
 
-function toFrame(data: Uint8Array): string {
-  return `{"type":"grant",${decoder.decode(data).slice(1)}`;
+export function toFrame(json: string): string {
+  return `{"type":"grant",${json.slice(1)}`;
 }
 
 export class GrantFeed {
@@ -56,7 +59,8 @@ export class GrantFeed {
       try {
         for await (const m of messages) {
           this.head = m.seq;
-          onEvent({ seq: m.seq, id: m.subject.slice(SUBJECT_PREFIX.length), frame: toFrame(m.data) });
+          const json = decoder.decode(m.data);
+          onEvent({ seq: m.seq, id: m.subject.slice(SUBJECT_PREFIX.length), json, frame: toFrame(json) });
           if (this.waiters.length) this.release();
         }
       } catch (err) {
@@ -92,10 +96,10 @@ export class GrantFeed {
   }
 
   /**
-   * Sends `each` the frames of `topic` with `since < seq <= until`, in order. Returns
+   * Sends `each` the events (as published) of `topic` with `since < seq <= until`, in order. Returns
    * false if the caller asked to stop (`cancelled`) before the end.
    */
-  async replay(topic: string, since: number, until: number, each: (frame: string) => boolean): Promise<boolean> {
+  async replay(topic: string, since: number, until: number, each: (json: string, seq: number) => boolean): Promise<boolean> {
     if (until <= since) return true;
     const subject = topic === 'grants' ? undefined : Subjects.grantChanged(topic.slice('grant:'.length));
     if (subject) {
@@ -115,7 +119,7 @@ export class GrantFeed {
     try {
       for await (const m of messages) {
         if (m.seq > until) return true;
-        if (!each(toFrame(m.data))) return false;
+        if (!each(decoder.decode(m.data), m.seq)) return false;
         if (m.seq >= until || m.info.pending === 0) return true;
       }
       return true;

@@ -35,7 +35,7 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { TokenError, originAllowed, parseBearer, tokenFromSubprotocols, type TokenVerifier } from './auth.js';
 import { expiringAt, type Connection } from './connection.js';
-import { GrantFeed, type FeedEvent } from './feed.js';
+import { GrantFeed, toFrame, type FeedEvent } from './feed.js';
 import { LISTEN_EXCLUSIVE_PORT, assertNativeUws, uWS, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from './uws.js';
 
 export type GatewayOptions = Pick<
@@ -55,6 +55,17 @@ export type GatewayOptions = Pick<
 >;
 
 type Socket = WebSocket<Connection>;
+
+/** What shares the gateway's app and feed: the REST routes (src/rest). */
+export interface GatewayExtension {
+  /** Registers routes on the app (before the catch-all 404). */
+  mount(app: TemplatedApp, feed: GrantFeed): void;
+  /** Called once the feed started, with the stream sequence it starts after. */
+  started?(head: number): void;
+  /** Every event of the feed, in order, before it is published to clients. */
+  onEvent?(event: FeedEvent): void;
+  stop?(): Promise<void> | void;
+}
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -84,6 +95,7 @@ export class Gateway {
     nc: NatsConnection,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    private readonly extension?: GatewayExtension,
   ) {
     assertNativeUws();
     this.burst = Math.max(2 * options.GATEWAY_RATE_LIMIT, options.GATEWAY_MAX_SUBSCRIPTIONS + 8);
@@ -108,6 +120,7 @@ export class Gateway {
       },
       close: (ws, code) => this.cleanup(ws, code),
     });
+    extension?.mount(this.app, this.feed);
     this.app.any('/*', (res) => {
       res.cork(() => res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: { code: 'not_found', message: 'no such route' } })));
     });
@@ -116,6 +129,7 @@ export class Gateway {
   /** Starts the feed, then listens. Resolves with the port. */
   async start(): Promise<number> {
     await this.feed.start((event) => this.dispatch(event));
+    this.extension?.started?.(this.feed.head);
     await new Promise<void>((resolve, reject) => {
       // Exclusive: uWS would otherwise share a fixed port with another process (SO_REUSEPORT)
       // and the kernel would spread connections over both; a second gateway must fail instead.
@@ -142,6 +156,7 @@ export class Gateway {
     clearInterval(this.ticker);
     clearInterval(this.metricsTimer);
     for (const ws of [...this.sockets]) this.kill(ws, CloseCode.ServerShutdown);
+    await this.extension?.stop?.();
     await this.feed.stop();
   }
 
@@ -386,7 +401,7 @@ export class Gateway {
     answer(since, true);
     let complete: boolean;
     try {
-      complete = await this.feed.replay(topic, since, until, (frame) => c.topics.has(topic) && this.send(ws, frame));
+      complete = await this.feed.replay(topic, since, until, (json) => c.topics.has(topic) && this.send(ws, toFrame(json)));
     } catch (err) {
       this.leaveReplay(ws, topic);
       return this.replayFailed(ws, err);
@@ -439,6 +454,7 @@ export class Gateway {
   // --- delivery ------------------------------------------------------------------------
 
   private dispatch(event: FeedEvent): void {
+    this.extension?.onEvent?.(event);
     const own = `grant:${event.id}`;
     for (const topic of ['grants', own]) {
       const waiting = this.replays.get(topic);

@@ -4,8 +4,17 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What `navimpact_db_pool_connections` reads of a pg.Pool. */
+export interface WatchedPool {
+  readonly totalCount: number;
+  readonly idleCount: number;
+  readonly waitingCount: number;
+  readonly options: { max?: number };
+}
+
 export function createMetrics() {
   const registry = new Registry();
+  const watchedPools: WatchedPool[] = [];
   collectDefaultMetrics({ register: registry, prefix: 'navimpact_process_' });
   return {
     registry,
@@ -46,9 +55,87 @@ export function createMetrics() {
       help: 'Connections closed with 4009 because they could not keep up.',
       registers: [registry],
     }),
+    cacheRequests: new Counter({
+      name: 'navimpact_cache_requests_total',
+      help: 'Cache look-ups by kind (grant, list) and result (hit, miss, error: Redis unreachable or too slow).',
+      labelNames: ['kind', 'result'] as const,
+      registers: [registry],
+    }),
+    cacheFills: new Counter({
+      name: 'navimpact_cache_fills_total',
+      help: 'Cache fills by result: stored, stale (the cache holds the same or a newer version), late (read too long ago), error.',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    cacheUp: new Gauge({
+      name: 'navimpact_cache_redis_up',
+      help: '1 while this process is connected to Redis.',
+      registers: [registry],
+    }),
+    invalidationLag: new Histogram({
+      name: 'navimpact_cache_invalidation_lag_seconds',
+      help: 'Seconds from a change being committed to its invalidation being applied in Redis.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    invalidationWatermark: new Gauge({
+      name: 'navimpact_cache_invalidation_watermark',
+      help: 'Stream sequence up to which this invalidator has applied every change.',
+      registers: [registry],
+    }),
+    scraperUp: new Gauge({
+      name: 'navimpact_scraper_up',
+      help: '1 while a scraper source last reported ok within SCRAPER_STALE_AFTER, 0 otherwise (as this gateway saw it).',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
+    longPollsWaiting: new Gauge({
+      name: 'navimpact_http_long_polls_waiting',
+      help: 'GET /v1/changes requests waiting for a change.',
+      registers: [registry],
+    }),
+    httpRequests: new Counter({
+      name: 'navimpact_http_requests_total',
+      help: 'REST requests by route and status.',
+      labelNames: ['route', 'status'] as const,
+      registers: [registry],
+    }),
     relayLeader: new Gauge({
       name: 'navimpact_relay_leader',
       help: '1 while this process is the relay that publishes, 0 while it stands by.',
+      registers: [registry],
+    }),
+    dbPoolConnections: new Gauge({
+      name: 'navimpact_db_pool_connections',
+      help: 'Connections of the process pools, by state: max (the fixed size), total (open), idle, in_use, waiting (requests queued for a connection).',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      collect() {
+        const sum = { max: 0, total: 0, idle: 0, in_use: 0, waiting: 0 };
+        for (const pool of watchedPools) {
+          sum.max += pool.options.max ?? 0;
+          sum.total += pool.totalCount;
+          sum.idle += pool.idleCount;
+          sum.in_use += pool.totalCount - pool.idleCount;
+          sum.waiting += pool.waitingCount;
+        }
+        for (const [state, value] of Object.entries(sum)) this.set({ state }, value);
+      },
+    }),
+    /** Reports `pool` in `navimpact_db_pool_connections`. */
+    watchPool(pool: WatchedPool): void {
+      if (!watchedPools.includes(pool)) watchedPools.push(pool);
+    },
+    ingestRecords: new Counter({
+      name: 'navimpact_ingest_records_total',
+      help: 'Scrape records ingested, by result: inserted, updated, unchanged (content equal, nothing written), duplicate (superseded by a later copy in the same batch), rejected.',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    ingestBatchSeconds: new Histogram({
+      name: 'navimpact_ingest_batch_seconds',
+      help: 'Seconds from a batch being taken from stream SCRAPE to its acknowledgement, retries included.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
   };

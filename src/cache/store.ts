@@ -1,0 +1,177 @@
+/**
+ * The read side of the cache: look-ups and fills for grants by id and for list pages
+ * (docs/cache.md). Redis is optional at every call: when it is unreachable or slow, a
+ * look-up is a miss and a fill is skipped, and the caller answers from Postgres.
+ *
+ * # What makes a stale read impossible to observe
+ * - A fill carries the row's version; Redis refuses it if the key holds that version or a
+ *   newer one, or a tombstone at a newer version (scripts.ts FILL).
+ * - The invalidator turns each changed grant's key into a tombstone at the new version, and
+ *   advances the watermark in the same script.
+ * - A look-up is served only if the watermark covers `required` (grants), or the page's own
+ *   sequence does (lists). The caller passes the stream sequence it had seen
+ *   CACHE_INVALIDATION_BOUND ago, and never less than the sequence it had seen when Redis
+ *   last came back: entries that missed invalidations during an outage or while the
+ *   invalidator was down are not served.
+ */
+import { createHash } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { LogCode } from '../domain/codes.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import { FILL, READ } from './scripts.js';
+
+export interface CacheOptions {
+  prefix: string;
+  ttlMs: number;
+  tombstoneTtlMs: number;
+}
+
+/** A fill must reach Redis within this long of the database read behind it. */
+export function fillWindowMs(tombstoneTtlMs: number): number {
+  return Math.min(5_000, Math.floor(tombstoneTtlMs / 2));
+}
+
+interface CacheCommands {
+  cacheRead(entry: string, watermark: string, required: number, kind: 'g' | 'l'): Promise<string | null>;
+  cacheFill(entry: string, version: number, value: string, ttlMs: number, readAt: number, windowMs: number): Promise<number>;
+}
+
+type CacheRedis = Redis & CacheCommands;
+
+/** ioredis options for a request path: fail fast rather than queue while Redis is away. */
+export function requestPathRedisOptions(): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: 250,
+    connectTimeout: 2_000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    lazyConnect: true,
+  };
+}
+
+export function defineCacheCommands(redis: Redis): CacheRedis {
+  redis.defineCommand('cacheRead', { numberOfKeys: 2, lua: READ });
+  redis.defineCommand('cacheFill', { numberOfKeys: 1, lua: FILL });
+  return redis as CacheRedis;
+}
+
+export interface Cached {
+  version: number;
+  json: string;
+}
+
+export class GrantCache {
+  private readonly redis: CacheRedis;
+  private up = false;
+  private readonly windowMs: number;
+  /** Called when Redis comes back after being away, to raise the floor of `required`. */
+  onReconnect: (() => void) | undefined;
+
+  constructor(
+    url: string,
+    private readonly options: CacheOptions,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    this.windowMs = fillWindowMs(options.tombstoneTtlMs);
+    this.redis = defineCacheCommands(new Redis(url, requestPathRedisOptions()));
+    this.redis.on('ready', () => {
+      this.up = true;
+      this.metrics.cacheUp.set(1);
+      this.onReconnect?.();
+      this.log.info({ code: LogCode.CacheConnected }, 'cache connected to Redis');
+    });
+    this.redis.on('close', () => {
+      if (this.up) this.log.warn({ code: LogCode.CacheUnavailable }, 'cache lost Redis; serving from Postgres');
+      this.up = false;
+      this.metrics.cacheUp.set(0);
+    });
+    // Errors surface on the commands; the connection's own errors only need to be observed.
+    this.redis.on('error', () => undefined);
+  }
+
+  /** Connects in the background; the cache is used from the moment Redis is ready. */
+  start(): void {
+    this.redis.connect().catch(() => undefined);
+  }
+
+  get healthy(): boolean {
+    return this.up;
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  grantKey(id: string): string {
+    return `${this.options.prefix}g:${id}`;
+  }
+
+  listKey(query: string): string {
+    return `${this.options.prefix}l:${createHash('sha1').update(query).digest('base64url')}`;
+  }
+
+  get watermarkKey(): string {
+    return `${this.options.prefix}wm`;
+  }
+
+  readGrant(id: string, required: number): Promise<Cached | undefined> {
+    return this.read(this.grantKey(id), required, 'g');
+  }
+
+  readList(query: string, required: number): Promise<Cached | undefined> {
+    return this.read(this.listKey(query), required, 'l');
+  }
+
+  fillGrant(id: string, version: number, json: string, readAt: number): Promise<void> {
+    return this.fill(this.grantKey(id), version, json, readAt);
+  }
+
+  fillList(query: string, seq: number, json: string, readAt: number): Promise<void> {
+    return this.fill(this.listKey(query), seq, json, readAt);
+  }
+
+  private async read(key: string, required: number, kind: 'g' | 'l'): Promise<Cached | undefined> {
+    const label = kind === 'g' ? 'grant' : 'list';
+    if (!this.up) {
+      this.metrics.cacheRequests.inc({ kind: label, result: 'error' });
+      return undefined;
+    }
+    let value: string | null;
+    try {
+      value = await this.redis.cacheRead(key, this.watermarkKey, required, kind);
+    } catch (err) {
+      this.metrics.cacheRequests.inc({ kind: label, result: 'error' });
+      this.log.debug({ code: LogCode.CacheUnavailable, err }, 'cache read failed');
+      return undefined;
+    }
+    if (value === null) {
+      this.metrics.cacheRequests.inc({ kind: label, result: 'miss' });
+      return undefined;
+    }
+    this.metrics.cacheRequests.inc({ kind: label, result: 'hit' });
+    const nl = value.indexOf('\n');
+    return { version: Number(value.slice(1, nl)), json: value.slice(nl + 1) };
+  }
+
+  private async fill(key: string, version: number, json: string, readAt: number): Promise<void> {
+    if (!this.up) return;
+    try {
+      const result = await this.redis.cacheFill(key, version, `v${version}\n${json}`, this.options.ttlMs, readAt, this.windowMs);
+      this.metrics.cacheFills.inc({ result: result === 1 ? 'stored' : result === 0 ? 'stale' : 'late' });
+    } catch (err) {
+      this.metrics.cacheFills.inc({ result: 'error' });
+      this.log.debug({ code: LogCode.CacheUnavailable, err }, 'cache fill failed');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.redis.disconnect();
+  }
+}

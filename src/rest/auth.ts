@@ -1,0 +1,52 @@
+/**
+ * Bearer tokens on REST: the same verifier as the WebSocket upgrade (gateway/auth.ts).
+ *
+ * A verified token is remembered until it expires (at most `capacity` tokens, oldest
+ * forgotten first), so a client polling with one token pays for one signature check, not
+ * one per request. A token is only remembered after it verified; a refused one is checked
+ * again each time. When keys rotate, a remembered token stays valid until its own `exp`,
+ * as it would on an open WebSocket.
+ */
+import { canReadMetrics, type Principal } from '../domain/token.js';
+import { TokenError, parseBearer, type TokenVerifier } from '../gateway/auth.js';
+import { HttpError, type Request } from './http.js';
+
+export class RestAuth {
+  private readonly verified = new Map<string, Principal>();
+
+  constructor(
+    private readonly verifier: TokenVerifier,
+    private readonly onRefused: (reason: string) => void,
+    private readonly capacity = 10_000,
+  ) {}
+
+  /** The request's principal, or a 401 HttpError naming why. */
+  async principal(req: Request): Promise<Principal> {
+    const header = req.header('authorization');
+    const token = parseBearer(header);
+    if (!token) {
+      this.onRefused(header ? 'malformed' : 'missing');
+      throw new HttpError(401, header ? 'malformed' : 'missing', header ? 'Authorization must be "Bearer <token>"' : 'a bearer token is required', undefined, { 'www-authenticate': 'Bearer' });
+    }
+    const known = this.verified.get(token);
+    if (known && known.expiresAt > Date.now()) return known;
+    if (known) this.verified.delete(token);
+    try {
+      const principal = await this.verifier.verify(token);
+      if (this.verified.size >= this.capacity) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, principal);
+      return principal;
+    } catch (err) {
+      const reason = err instanceof TokenError ? err.reason : 'malformed';
+      this.onRefused(reason);
+      throw new HttpError(401, reason, err instanceof TokenError ? err.message : 'token refused', undefined, { 'www-authenticate': 'Bearer error="invalid_token"' });
+    }
+  }
+
+  /** As `principal`, and 403 unless the role may read metrics (monitor, admin). */
+  async monitor(req: Request): Promise<Principal> {
+    const p = await this.principal(req);
+    if (!canReadMetrics(p.role)) throw new HttpError(403, 'forbidden', 'this route needs a token with role monitor or admin');
+    return p;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * `GET /v1/grants` and `GET /v1/grants/:id` (CONTRACT section 6), read through the cache.
+ *
+ * # The `seq` of a page
+ * A page and the stream position it is consistent with are read by one SQL statement, so
+ * from one snapshot: `relay_state.stream_seq` is moved by the relay in the same transaction
+ * that removes the published changes from the log. Every event up to `seq` is in the page;
+ * an event after `seq` may already be in it too (committed, not yet published), and then
+ * carries a version the page already has. A client that subscribes with `since=seq` and
+ * applies an event only when its version is above the one it holds ends with exactly the
+ * database (docs/rest.md).
+ *
+ * # Order and cursor
+ * Pages are in `id` order, and the cursor is the last id of the page (opaque, base64url).
+ * An id never changes, so concurrent updates neither repeat nor skip a row across pages.
+ */
+import type pg from 'pg';
+import { z } from 'zod';
+import { GrantFromRow, GrantStatus, Location, type GrantRow } from '../domain/grant.js';
+import type { GrantCache } from '../cache/store.js';
+import { HttpError, describeIssues, parseQuery, type Reply, type Request } from './http.js';
+
+const GRANT_COLUMNS = `g.id, g.source, g.external_id, g.title, g.description, g.agency, g.url, g.min_amount, g.max_amount,
+  g.currency, g.open_date, g.close_date, g.status, g.categories, g.locations, g.vic_outcome_domain, g.version, g.updated_at`;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const MAX_Q_LENGTH = 200;
+
+export function encodeCursor(id: string): string {
+  return Buffer.from(`g1:${id}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string {
+  const text = /^[A-Za-z0-9_-]{1,80}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const id = text.startsWith('g1:') ? text.slice(3) : '';
+  if (!UUID.test(id)) throw new HttpError(400, 'invalid_cursor', 'cursor is not one this API issued');
+  return id.toLowerCase();
+}
+
+export const ListQuery = (maxLimit: number) =>
+  z.object({
+    status: GrantStatus.optional(),
+    location: Location.optional(),
+    q: z.string().trim().min(1, 'must not be empty').max(MAX_Q_LENGTH, `must be at most ${MAX_Q_LENGTH} characters`).optional(),
+    limit: z
+      .string()
+      .regex(/^\d{1,6}$/, 'must be a whole number')
+      .transform(Number)
+      .pipe(z.number().int().min(1).max(maxLimit))
+      .default(50),
+    cursor: z.string().transform(decodeCursor).optional(),
+  });
+export type ListQuery = z.output<ReturnType<typeof ListQuery>>;
+
+/** `%`, `_` and `\` stand for themselves in `q`. */
+function likePattern(q: string): string {
+  return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+export interface GrantRoutesDeps {
+  pool: pg.Pool;
+  cache: GrantCache;
+  maxLimit: number;
+  /** The stream sequence a cached answer must reflect (see GrantCache). */
+  required(): number;
+  /** Runs between the database read and the cache fill (tests widen the race window with it). */
+  beforeFill?: () => Promise<void>;
+}
+
+export class GrantRoutes {
+  private readonly listQuery: ReturnType<typeof ListQuery>;
+
+  constructor(private readonly deps: GrantRoutesDeps) {
+    this.listQuery = ListQuery(deps.maxLimit);
+  }
+
+  async list(req: Request): Promise<Reply> {
+    const parsed = this.listQuery.safeParse(parseQuery(req.query, ['status', 'location', 'q', 'limit', 'cursor']));
+    if (!parsed.success) {
+      const cursorIssue = parsed.error.issues.find((i) => i.path[0] === 'cursor');
+      if (cursorIssue) throw new HttpError(400, 'invalid_cursor', 'cursor is not one this API issued');
+      throw new HttpError(400, 'invalid_query', describeIssues(parsed.error.issues));
+    }
+    const query = parsed.data;
+    const key = JSON.stringify([query.status ?? null, query.location ?? null, query.q ?? null, query.limit, query.cursor ?? null]);
+    const cached = await this.deps.cache.readList(key, this.deps.required());
+    if (cached) return { body: cached.json, headers: { 'cache-control': 'no-cache' } };
+
+    const readAt = Date.now();
+    const result = await this.deps.pool.query<GrantRow & { stream_seq: string }>(
+      `WITH s AS (SELECT stream_seq FROM relay_state)
+       SELECT s.stream_seq, page.* FROM s LEFT JOIN LATERAL (
+         SELECT ${GRANT_COLUMNS} FROM grants g
+         WHERE ($1::text IS NULL OR g.status = $1)
+           AND ($2::text IS NULL OR $2 = ANY (g.locations))
+           AND ($3::text IS NULL OR g.title ILIKE $3 OR g.description ILIKE $3)
+           AND ($4::uuid IS NULL OR g.id > $4)
+         ORDER BY g.id
+         LIMIT $5
+       ) page ON true`,
+      [query.status ?? null, query.location ?? null, query.q === undefined ? null : likePattern(query.q), query.cursor ?? null, query.limit + 1],
+    );
+    const seq = Number(result.rows[0]!.stream_seq);
+    const rows = result.rows.filter((r) => r.id !== null);
+    const items = rows.slice(0, query.limit).map((row) => GrantFromRow.parse(row));
+    const nextCursor = rows.length > query.limit ? encodeCursor(items[items.length - 1]!.id) : null;
+    const json = JSON.stringify({ items, nextCursor, seq });
+    await this.deps.beforeFill?.();
+    await this.deps.cache.fillList(key, seq, json, readAt);
+    return { body: json, headers: { 'cache-control': 'no-cache' } };
+  }
+
+  async byId(req: Request): Promise<Reply> {
+    const id = req.params[0] ?? '';
+    if (!UUID.test(id)) throw new HttpError(400, 'invalid_id', 'id must be a UUID');
+    if (req.query !== '') parseQuery(req.query, []);
+    const key = id.toLowerCase();
+    const cached = await this.deps.cache.readGrant(key, this.deps.required());
+    if (cached) return this.answer(req, cached.version, cached.json);
+
+    const readAt = Date.now();
+    const result = await this.deps.pool.query<GrantRow>(`SELECT ${GRANT_COLUMNS} FROM grants g WHERE g.id = $1`, [key]);
+    const row = result.rows[0];
+    if (!row) throw new HttpError(404, 'not_found', 'no grant with this id');
+    const grant = GrantFromRow.parse(row);
+    const json = JSON.stringify(grant);
+    await this.deps.beforeFill?.();
+    await this.deps.cache.fillGrant(key, grant.version, json, readAt);
+    return this.answer(req, grant.version, json);
+  }
+
+  private answer(req: Request, version: number, json: string): Reply {
+    const etag = `"${version}"`;
+    const headers = { etag, 'cache-control': 'no-cache' };
+    if (etagMatches(req.header('if-none-match'), etag)) return { status: 304, headers };
+    return { body: json, headers };
+  }
+}
+
+/** RFC 9110 If-None-Match: `*`, or a list of (possibly weak) entity tags. */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}

@@ -1,0 +1,122 @@
+/**
+ * The REST fallback (CONTRACT section 6, docs/rest.md), served by the gateway's
+ * uWebSockets.js app: it plugs into the gateway as a GatewayExtension, so it shares the
+ * port, the token verifier and the feed of stream GRANTS.
+ */
+import type pg from 'pg';
+import type { NatsConnection } from 'nats';
+import type { GrantCache } from '../cache/store.js';
+import type { GatewayExtension } from '../gateway/server.js';
+import type { TokenVerifier } from '../gateway/auth.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import { RestAuth } from './auth.js';
+import { ChangesRoute } from './changes.js';
+import { victoriaExport } from './export.js';
+import { GrantRoutes } from './grants.js';
+import { health } from './health.js';
+import { Router } from './http.js';
+import { RecentChanges } from './recent.js';
+import { ScraperWatch } from './scrapers.js';
+
+export interface RestOptions {
+  corsOrigins: readonly string[];
+  maxLimit: number;
+  invalidationBoundMs: number;
+  scraperStaleAfterMs: number;
+  /** Recent events kept in memory for `GET /v1/changes`. */
+  recentEvents?: number;
+}
+
+export interface RestDeps {
+  pool: pg.Pool;
+  nc: NatsConnection;
+  cache: GrantCache;
+  verifier: TokenVerifier;
+  log: Logger;
+  metrics: Metrics;
+  /** Tests only: runs between a database read and its cache fill. */
+  beforeFill?: () => Promise<void>;
+}
+
+export class Rest implements GatewayExtension {
+  private recent: RecentChanges | undefined;
+  private readonly scrapers: ScraperWatch;
+  /** The stream sequence the gateway had seen when Redis last came back. */
+  private reconnectFloor = 0;
+  private head = () => 0;
+
+  constructor(
+    private readonly options: RestOptions,
+    private readonly deps: RestDeps,
+  ) {
+    this.scrapers = new ScraperWatch(deps.nc, options.scraperStaleAfterMs, deps.log, deps.metrics);
+    deps.cache.onReconnect = () => {
+      this.reconnectFloor = this.head();
+    };
+  }
+
+  /**
+   * The stream sequence a cached answer must reflect now: what the feed had seen
+   * CACHE_INVALIDATION_BOUND ago, and at least what it had seen when Redis came back.
+   */
+  required(now = Date.now()): number {
+    const seen = this.recent ? this.recent.seqSeenAt(now - this.options.invalidationBoundMs) : Number.MAX_SAFE_INTEGER;
+    return Math.max(seen, this.reconnectFloor);
+  }
+
+  /** Long-polls waiting (tests check an aborted one leaves nothing). */
+  get waiting(): number {
+    return this.recent?.waiting ?? 0;
+  }
+
+  mount(app: Parameters<GatewayExtension['mount']>[0], feed: Parameters<GatewayExtension['mount']>[1]): void {
+    const { deps, options } = this;
+    const router = new Router(app, { corsOrigins: options.corsOrigins, log: deps.log, metrics: deps.metrics });
+    const auth = new RestAuth(deps.verifier, (reason) => deps.metrics.wsAuthFailures.inc({ reason }));
+    const grants = new GrantRoutes({ pool: deps.pool, cache: deps.cache, maxLimit: options.maxLimit, required: () => this.required(), ...(deps.beforeFill ? { beforeFill: deps.beforeFill } : {}) });
+    this.head = () => feed.head;
+
+    router.get('/v1/grants', 'grants', 0, async (req) => {
+      await auth.principal(req);
+      return grants.list(req);
+    });
+    router.get('/v1/grants/:id', 'grant', 1, async (req) => {
+      await auth.principal(req);
+      return grants.byId(req);
+    });
+    router.get('/v1/changes', 'changes', 0, async (req) => {
+      await auth.principal(req);
+      if (!this.recent) throw new Error('feed not started');
+      return new ChangesRoute(feed, this.recent, options.maxLimit).handle(req);
+    });
+    router.get('/v1/exports/victoria.csv', 'export_victoria', 0, async (req) => {
+      await auth.principal(req);
+      return victoriaExport(deps.pool);
+    });
+    router.get('/health', 'health', 0, () => health({ pool: deps.pool, nc: deps.nc, cache: deps.cache, scrapers: this.scrapers }));
+    router.get('/metrics', 'metrics', 0, async (req) => {
+      await auth.monitor(req);
+      this.scrapers.report();
+      deps.metrics.longPollsWaiting.set(this.waiting);
+      return { body: await deps.metrics.registry.metrics(), contentType: deps.metrics.registry.contentType, headers: { 'cache-control': 'no-store' } };
+    });
+  }
+
+  started(head: number): void {
+    this.recent = new RecentChanges(this.options.recentEvents ?? 10_000, Math.max(this.options.invalidationBoundMs * 2, 1_000), head);
+    this.reconnectFloor = Math.max(this.reconnectFloor, head);
+    this.scrapers.start();
+    this.deps.cache.start();
+  }
+
+  onEvent(event: { seq: number; json: string }): void {
+    this.recent?.push({ seq: event.seq, json: event.json });
+  }
+
+  async stop(): Promise<void> {
+    this.recent?.releaseAll();
+    this.scrapers.stop();
+    await this.deps.cache.stop();
+  }
+}

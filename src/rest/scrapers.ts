@@ -1,0 +1,76 @@
+/**
+ * The gateway's view of the scrapers, for `/health` and `navimpact_scraper_up{source}`: the
+ * last status each source published on `scrape.status.<source>`, and when it was last `ok`.
+ * A source is up while its last status is `ok` and that is newer than SCRAPER_STALE_AFTER.
+ * Sources are known from their first status message; a gateway that started after a
+ * source's last message learns of it at its next one (heartbeats come every run).
+ */
+import type { NatsConnection, Subscription } from 'nats';
+import { LogCode } from '../domain/codes.js';
+import { ScrapeStatus, ScrapeSubjects, SourceName, type ScrapeState } from '../domain/scrape-status.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+
+export interface SourceHealth {
+  state: ScrapeState;
+  at: string;
+  lastOkAt: string | null;
+  detail?: string;
+  up: boolean;
+}
+
+export class ScraperWatch {
+  private readonly sources = new Map<string, { state: ScrapeState; at: string; lastOk: number | undefined; detail?: string }>();
+  private sub: Subscription | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly staleAfterMs: number,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  start(): void {
+    const prefix = ScrapeSubjects.status('');
+    this.sub = this.nc.subscribe(ScrapeSubjects.statusAll, {
+      callback: (err, msg) => {
+        if (err) return;
+        const source = SourceName.safeParse(msg.subject.slice(prefix.length));
+        let body: unknown;
+        try {
+          body = msg.json();
+        } catch {
+          body = undefined;
+        }
+        const status = ScrapeStatus.safeParse(body);
+        if (!source.success || !status.success) {
+          this.log.warn({ code: LogCode.ScraperStatusInvalid, subject: msg.subject }, 'scraper status not understood; ignored');
+          return;
+        }
+        const previous = this.sources.get(source.data);
+        const at = Date.parse(status.data.at);
+        this.sources.set(source.data, {
+          state: status.data.state,
+          at: status.data.at,
+          lastOk: status.data.state === 'ok' ? at : previous?.lastOk,
+          ...(status.data.detail === undefined ? {} : { detail: status.data.detail }),
+        });
+      },
+    });
+  }
+
+  /** Every known source, and whether it counts as up now; updates the gauge. */
+  report(now = Date.now()): Record<string, SourceHealth> {
+    const out: Record<string, SourceHealth> = {};
+    for (const [name, s] of this.sources) {
+      const up = s.state === 'ok' && s.lastOk !== undefined && now - s.lastOk <= this.staleAfterMs;
+      this.metrics.scraperUp.set({ source: name }, up ? 1 : 0);
+      out[name] = { state: s.state, at: s.at, lastOkAt: s.lastOk === undefined ? null : new Date(s.lastOk).toISOString(), ...(s.detail === undefined ? {} : { detail: s.detail }), up };
+    }
+    return out;
+  }
+
+  stop(): void {
+    this.sub?.unsubscribe();
+  }
+}
