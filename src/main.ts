@@ -22,7 +22,9 @@ import { Relay } from './capture/relay.js';
 import { Gateway } from './gateway/server.js';
 import { createTokenVerifier } from './gateway/auth.js';
 import { Shutdown } from './lifecycle/shutdown.js';
+import { Ingest } from './ingest/ingest.js';
 import type { NatsConnection } from 'nats';
+import type pg from 'pg';
 
 const EXIT = { config: 78, unavailable: 69, software: 70 } as const;
 
@@ -35,6 +37,7 @@ interface RoleContext {
   config: Config;
   log: Logger;
   nc: NatsConnection;
+  pool: pg.Pool;
   metrics: Metrics;
   shutdown: Shutdown;
 }
@@ -69,7 +72,26 @@ const roles: Record<Role, ((ctx: RoleContext) => Promise<void> | void) | undefin
     await gateway.start();
   },
   invalidator: undefined,
-  ingest: undefined,
+  ingest: async ({ config, log, nc, pool, metrics, shutdown }) => {
+    const ingest = new Ingest(
+      {
+        batchSize: config.INGEST_BATCH_SIZE,
+        concurrency: config.INGEST_CONCURRENCY,
+        lingerMs: config.INGEST_LINGER,
+        ackWaitMs: config.INGEST_ACK_WAIT,
+        retryMaxMs: config.INGEST_RETRY_MAX,
+        duplicateWindowMs: config.SCRAPE_DUPLICATE_WINDOW,
+        maxBytes: config.SCRAPE_MAX_BYTES,
+        rejectedMaxAgeMs: config.SCRAPE_REJECTED_MAX_AGE,
+      },
+      nc,
+      pool,
+      log.child({ role: 'ingest' }),
+      metrics,
+    );
+    shutdown.add('ingest', () => ingest.stop());
+    await ingest.start();
+  },
 };
 
 async function main(command: string): Promise<void> {
@@ -129,7 +151,8 @@ async function main(command: string): Promise<void> {
   shutdown.add('nats', () => nc.drain());
 
   const metrics = createMetrics();
-  const ctx: RoleContext = { config, log, nc, metrics, shutdown };
+  metrics.watchPool(pool);
+  const ctx: RoleContext = { config, log, nc, pool, metrics, shutdown };
   for (const role of config.ROLES) {
     const start = roles[role];
     if (!start) {

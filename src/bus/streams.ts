@@ -55,3 +55,89 @@ export function isNotFound(err: unknown): boolean {
   const e = err as { code?: string; api_error?: { err_code?: number }; message?: string };
   return e?.code === '404' || e?.api_error?.err_code === 10059 || e?.api_error?.err_code === 10037 || /not found/i.test(e?.message ?? '');
 }
+
+export interface ScrapeStreamOptions {
+  /** Window in which a re-published `Nats-Msg-Id` is dropped (SCRAPE_DUPLICATE_WINDOW). */
+  duplicateWindowMs: number;
+  /** Bytes SCRAPE holds before refusing new records (SCRAPE_MAX_BYTES). */
+  maxBytes: number;
+  /** How long SCRAPE_REJECTED keeps rejections (SCRAPE_REJECTED_MAX_AGE). */
+  rejectedMaxAgeMs: number;
+}
+
+/**
+ * Streams of the scrape side (CONTRACT section 4), created or brought up to date; safe to
+ * call from every ingest process (and from scrapers) at once.
+ *
+ * - `SCRAPE` on `scrape.grants.>`: work-queue retention, so a record is kept exactly until
+ *   ingest acknowledges it (committed or rejected) and no age limit can drop an
+ *   un-ingested one. When full it refuses new records (`discard: new`): a scraper sees the
+ *   error, nothing queued is lost. Duplicate window for `Nats-Msg-Id` configurable.
+ * - `SCRAPE_REJECTED` on `scrape.rejected.>`: limits retention by age, for inspection;
+ *   ingest publishes each rejection with a message id derived from the record's SCRAPE
+ *   sequence, so a redelivered record is not rejected twice.
+ */
+export async function ensureScrapeStreams(jsm: JetStreamManager, options: ScrapeStreamOptions, log: Logger): Promise<void> {
+  const window = Math.min(options.duplicateWindowMs, 24 * 3_600_000);
+  await ensureStream(
+    jsm,
+    {
+      name: Streams.scrape,
+      subjects: ['scrape.grants.>'],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      discard: DiscardPolicy.New,
+      max_bytes: options.maxBytes,
+      duplicate_window: nanos(window),
+      num_replicas: 1,
+    },
+    ['max_bytes', 'duplicate_window'],
+    log,
+  );
+  await ensureStream(
+    jsm,
+    {
+      name: Streams.scrapeRejected,
+      subjects: ['scrape.rejected.>'],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(options.rejectedMaxAgeMs),
+      duplicate_window: nanos(Math.min(window, options.rejectedMaxAgeMs)),
+      num_replicas: 1,
+    },
+    ['max_age', 'duplicate_window'],
+    log,
+  );
+}
+
+/** The scraper-facing name of the above, for the one stream scrapers publish to. */
+export const ensureScrapeStream = ensureScrapeStreams;
+
+async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig> & { name: string }, tunable: (keyof StreamConfig)[], log: Logger): Promise<void> {
+  let existing;
+  try {
+    existing = await jsm.streams.info(wanted.name);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  if (!existing) {
+    try {
+      await jsm.streams.add(wanted);
+      log.info({ code: LogCode.StreamConfigured, stream: wanted.name }, 'stream created');
+      return;
+    } catch (err) {
+      // Created meanwhile by another process: fall through and compare.
+      existing = await jsm.streams.info(wanted.name).catch(() => undefined);
+      if (!existing) throw err;
+    }
+  }
+  const c = existing.config as StreamConfig;
+  const changed = tunable.filter((key) => c[key] !== wanted[key]);
+  if (changed.length > 0) {
+    const update: Partial<StreamConfig> = { ...c };
+    for (const key of changed) (update as Record<string, unknown>)[key] = wanted[key];
+    await jsm.streams.update(wanted.name, update);
+    log.info({ code: LogCode.StreamConfigured, stream: wanted.name, changed }, 'stream updated');
+  }
+}

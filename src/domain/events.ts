@@ -32,4 +32,8 @@ export const Subjects = {
 
 export const Streams = {
   grants: 'GRANTS',
+  /** `scrape.grants.>` until ingested (work queue); see docs/ingest.md. */
+  scrape: 'SCRAPE',
+  /** `scrape.rejected.>`, kept for inspection for SCRAPE_REJECTED_MAX_AGE. */
+  scrapeRejected: 'SCRAPE_REJECTED',
 } as const;

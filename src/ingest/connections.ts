@@ -1,0 +1,57 @@
+/**
+ * Checking a connection out of the process's fixed pool, and saying so when that had to
+ * wait: the pool never grows past DATABASE_POOL_SIZE however many scrapers publish, so
+ * waiting is how overload shows, and it is logged (DatabasePoolWaiting, at most once per
+ * interval) besides the `navimpact_db_pool_connections{state="waiting"}` gauge.
+ */
+import type pg from 'pg';
+import { LogCode } from '../domain/codes.js';
+import type { Logger } from '../observability/log.js';
+
+/** A wait longer than this counts as waiting. */
+const WAIT_THRESHOLD_MS = 50;
+const LOG_INTERVAL_MS = 10_000;
+
+export class Connections {
+  private lastLogged = 0;
+  private waitsSinceLog = 0;
+  private longestWaitMs = 0;
+  /** Highest number of connections this process had checked out at once. */
+  peakInUse = 0;
+
+  constructor(
+    readonly pool: pg.Pool,
+    private readonly log: Logger,
+  ) {}
+
+  async checkout(): Promise<pg.PoolClient> {
+    const started = performance.now();
+    const queued = this.pool.waitingCount;
+    const client = await this.pool.connect();
+    const waited = performance.now() - started;
+    const inUse = this.pool.totalCount - this.pool.idleCount;
+    if (inUse > this.peakInUse) this.peakInUse = inUse;
+    if (waited >= WAIT_THRESHOLD_MS && (queued > 0 || inUse >= (this.pool.options.max ?? Infinity))) {
+      this.waitsSinceLog++;
+      this.longestWaitMs = Math.max(this.longestWaitMs, waited);
+      const now = Date.now();
+      if (now - this.lastLogged >= LOG_INTERVAL_MS) {
+        this.log.warn(
+          {
+            code: LogCode.DatabasePoolWaiting,
+            waits: this.waitsSinceLog,
+            longestWaitMs: Math.round(this.longestWaitMs),
+            poolSize: this.pool.options.max,
+            inUse,
+            waiting: this.pool.waitingCount,
+          },
+          'requests waited for a database connection (pool at its fixed size)',
+        );
+        this.lastLogged = now;
+        this.waitsSinceLog = 0;
+        this.longestWaitMs = 0;
+      }
+    }
+    return client;
+  }
+}
