@@ -83,6 +83,8 @@ export class RecordPublisher {
  */
 export class StatusReporter {
   private last: { state: ScrapeState; detail?: string } | undefined;
+  /** Clock time of the last `set` (0 before the first). */
+  setAt = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -99,6 +101,7 @@ export class StatusReporter {
   /** Publishes a status now and keeps it for the heartbeats. */
   set(state: ScrapeState, detail?: string): void {
     this.last = { state, ...(detail !== undefined && { detail: clip(detail) }) };
+    this.setAt = this.clock.now();
     this.send();
   }
 

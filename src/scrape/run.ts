@@ -102,7 +102,9 @@ export async function runSource(deps: RunDeps): Promise<RunSummary> {
     const counts = `${summary.found} found, ${summary.published} published, ${summary.duplicates} unchanged`;
     summary.detail = summary.problems.length > 0 ? `${counts}; ${summary.problems.join('; ')}` : counts;
   }
-  status.set(summary.state, summary.detail);
+  // A block was published the moment it happened (the fetcher's onBlocked); not twice.
+  const announced = summary.state === 'blocked' && status.state === 'blocked' && status.setAt >= started;
+  if (!announced) status.set(summary.state, summary.detail);
   runLog.info(
     { code: LogCode.ScrapeRunFinished, state: summary.state, found: summary.found, published: summary.published, duplicates: summary.duplicates, invalid: summary.invalid, ms: clock.now() - started },
     'scrape run finished',

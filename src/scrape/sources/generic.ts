@@ -11,6 +11,7 @@
  * A field is a selector/path string, or `{ selector | path, attr?, pattern?, all?, value? }`:
  * `attr` reads an attribute instead of the text, `pattern` keeps the regex's first group,
  * `all` collects every match (for `categories` and `locations`), `value` is a constant.
+ * In an HTML list, the selector `:scope` is the item element itself.
  */
 import { z } from 'zod';
 import { absolute, clean, compact, crawl, load, type Doc, type Sel } from './html.js';
@@ -61,7 +62,7 @@ export const FieldSpec = z.union([
 export type FieldSpec = z.infer<typeof FieldSpec>;
 
 const FieldMap = z
-  .record(z.enum(RECORD_FIELDS), FieldSpec)
+  .partialRecord(z.enum(RECORD_FIELDS), FieldSpec)
   .describe('Grant field -> where to read it');
 
 export const HtmlSourceDefinition = z
@@ -123,7 +124,8 @@ function assemble(fields: Partial<Record<(typeof RECORD_FIELDS)[number], FieldSp
 
 function readHtml($: Doc, scope: Sel, spec: Exclude<FieldSpec, string>, base: string): string[] {
   const selector = spec.selector ?? spec.path!;
-  const nodes = scope.find(selector);
+  // `:scope` is the item itself (e.g. an id in the item's own data attribute).
+  const nodes = selector === ':scope' ? scope : scope.find(selector);
   const picked = spec.all ? nodes.toArray() : nodes.toArray().slice(0, 1);
   return picked.map((node) => {
     const el = $(node);

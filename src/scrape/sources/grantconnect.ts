@@ -35,8 +35,9 @@ function labelled($: Doc, scope: Sel): Map<string, string> {
     const row = $(el);
     const label = clean(row.children('span').first().text())?.replace(/:$/, '').toLowerCase();
     const inner = row.children('.list-desc-inner').first();
-    // The close date carries its time zone in a nested <span>: keep the text, drop the zone.
-    const value = clean(inner.clone().children('span').remove().end().text()) ?? textOf(inner);
+    // The close date carries its time zone in a nested <span> and a "show other time
+    // zones" aside (.small, a button): keep the date and time, drop those.
+    const value = clean(inner.clone().children('span, .small, button').remove().end().text()) ?? textOf(inner);
     if (label && value && !fields.has(label)) fields.set(label, value);
   });
   return fields;
