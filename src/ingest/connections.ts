@@ -24,34 +24,59 @@ export class Connections {
     private readonly log: Logger,
   ) {}
 
-  async checkout(): Promise<pg.PoolClient> {
+  /**
+   * A connection for one unit of work. `release` must be called once; pass the error that
+   * broke the connection, if any, so the pool discards it instead of reusing it.
+   */
+  async checkout(): Promise<Checkout> {
     const started = performance.now();
-    const queued = this.pool.waitingCount;
+    const max = this.pool.options.max ?? Infinity;
+    const full = this.pool.totalCount >= max && this.pool.idleCount === 0;
     const client = await this.pool.connect();
     const waited = performance.now() - started;
     const inUse = this.pool.totalCount - this.pool.idleCount;
     if (inUse > this.peakInUse) this.peakInUse = inUse;
-    if (waited >= WAIT_THRESHOLD_MS && (queued > 0 || inUse >= (this.pool.options.max ?? Infinity))) {
-      this.waitsSinceLog++;
-      this.longestWaitMs = Math.max(this.longestWaitMs, waited);
-      const now = Date.now();
-      if (now - this.lastLogged >= LOG_INTERVAL_MS) {
-        this.log.warn(
-          {
-            code: LogCode.DatabasePoolWaiting,
-            waits: this.waitsSinceLog,
-            longestWaitMs: Math.round(this.longestWaitMs),
-            poolSize: this.pool.options.max,
-            inUse,
-            waiting: this.pool.waitingCount,
-          },
-          'requests waited for a database connection (pool at its fixed size)',
-        );
-        this.lastLogged = now;
-        this.waitsSinceLog = 0;
-        this.longestWaitMs = 0;
-      }
-    }
-    return client;
+    if (full && waited >= WAIT_THRESHOLD_MS) this.waited(waited, inUse);
+    // A checked-out client has no listener of the pool's: a connection that dies between
+    // two queries would otherwise emit an unhandled 'error' and end the process.
+    let lost: Error | undefined;
+    const onError = (err: Error) => {
+      lost = err;
+      this.log.warn({ code: LogCode.DatabaseUnreachable, err }, 'database connection lost while in use');
+    };
+    client.on('error', onError);
+    return {
+      client,
+      release: (err?: Error) => {
+        client.off('error', onError);
+        client.release(err ?? lost);
+      },
+    };
   }
+
+  private waited(waitedMs: number, inUse: number): void {
+    this.waitsSinceLog++;
+    this.longestWaitMs = Math.max(this.longestWaitMs, waitedMs);
+    const now = Date.now();
+    if (now - this.lastLogged < LOG_INTERVAL_MS) return;
+    this.log.warn(
+      {
+        code: LogCode.DatabasePoolWaiting,
+        waits: this.waitsSinceLog,
+        longestWaitMs: Math.round(this.longestWaitMs),
+        poolSize: this.pool.options.max,
+        inUse,
+        waiting: this.pool.waitingCount,
+      },
+      'requests waited for a database connection (pool at its fixed size)',
+    );
+    this.lastLogged = now;
+    this.waitsSinceLog = 0;
+    this.longestWaitMs = 0;
+  }
+}
+
+export interface Checkout {
+  client: pg.PoolClient;
+  release(err?: Error): void;
 }

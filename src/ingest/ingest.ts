@@ -218,7 +218,7 @@ export class Ingest {
 
   private async write(plan: BatchPlan): Promise<{ counts: UpsertCounts; refused: Rejection[] }> {
     if (plan.rows.length === 0) return { counts: { inserted: 0, updated: 0, unchanged: 0 }, refused: [] };
-    const client = await this.connections.checkout();
+    const { client, release } = await this.connections.checkout();
     let broken: Error | undefined;
     try {
       try {
@@ -253,7 +253,7 @@ export class Ingest {
       throw err;
     } finally {
       // A connection that failed is discarded, not returned to the pool.
-      client.release(broken && !isDataError(broken) ? broken : undefined);
+      release(broken && !isDataError(broken) ? broken : undefined);
     }
   }
 

@@ -114,4 +114,21 @@ describe.sequential('ingest', () => {
     const [row] = await query<{ title: string; version: string }>(db.url, "SELECT title, version FROM grants WHERE external_id = 'r7'");
     expect(row).toEqual({ title: 'Renamed grant', version: '2' });
   }, 90_000);
+
+  it('ingest - a record the database refuses is rejected with the reason; the rest of its batch is written', async () => {
+    const db = await fx.database();
+    const ingest = fx.ingest(db.url, { INGEST_LINGER: '500ms' });
+    await ingest.waitFor(hasCode('RoleStarted'), 30_000, 'ingest started');
+    // A rule the normalisation does not know: stands for drift between code and schema.
+    await query(db.url, "ALTER TABLE grants ADD CONSTRAINT test_forbidden_title CHECK (title <> 'Forbidden')");
+    const records: Outgoing[] = Array.from({ length: 50 }, (_, i) => ({ source: 'vic-grants', payload: { ...validRecord(`r${i}`, i), ...(i === 17 ? { title: 'Forbidden' } : {}) } }));
+    await publish(fx.nats.url, [records]);
+    await waitIngested(fx.nats.url);
+    expect(await count(db.url, 'SELECT count(*) AS n FROM grants')).toBe(49);
+    const rejected = await readRejected(fx.nats.url);
+    expect(rejected).toHaveLength(1);
+    expect((rejected[0]!.record as { externalId: string }).externalId).toBe('r17');
+    expect(rejected[0]!.errors[0]!.message).toMatch(/refused by the database: .*test_forbidden_title/);
+    await ingest.waitFor(hasCode('IngestRowRefused'), 5_000, 'the refusal logged');
+  });
 });
