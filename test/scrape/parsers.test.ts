@@ -11,6 +11,7 @@ import { grantConnectRecord, parseGrantConnectList } from '../../src/scrape/sour
 import { SourceDefinition } from '../../src/scrape/sources/registry.js';
 import type { ScrapedRecord } from '../../src/scrape/sources/types.js';
 import { parseVicList, vicRecord } from '../../src/scrape/sources/vic-gov-au.js';
+import { SHIRE_SOURCE } from './sources.js';
 import { fixture } from './site.js';
 
 const GC = 'https://www.grants.gov.au';
@@ -187,23 +188,6 @@ describe('scrape parsers - vic.gov.au', () => {
   });
 });
 
-export const SHIRE_SOURCE = {
-  name: 'example-shire',
-  kind: 'html',
-  startUrl: 'https://www.example-shire.vic.gov.au/grants',
-  list: { item: 'article.grant-card', link: '.grant-card__title a' },
-  fields: {
-    externalId: { selector: ':scope', attr: 'data-grant-id' },
-    title: '.grant-card__title',
-    description: '.grant-card__summary',
-    amount: '.amount',
-    closeDate: { selector: '.closes time', attr: 'datetime' },
-    status: '.state',
-    agency: { value: 'Example Shire Council' },
-    locations: { value: ['VIC'] },
-  },
-  detail: { fields: { openDate: 'td.opens', categories: { selector: 'td.category', all: true }, description: '.grant-body p' } },
-} as const;
 
 describe('scrape parsers - generic source', () => {
   it('generic html - a configuration alone reads list and detail pages', () => {
