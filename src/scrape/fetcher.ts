@@ -115,8 +115,6 @@ export class PoliteFetcher {
   private readonly random: () => number;
   private readonly dispatcher: Dispatcher;
   private readonly log: Logger;
-  /** Requests actually sent, per host (robots.txt included); for tests and metrics. */
-  readonly sent = new Map<string, number>();
 
   constructor(private readonly options: FetcherOptions) {
     this.clock = options.clock ?? systemClock;
@@ -259,7 +257,6 @@ export class PoliteFetcher {
       if (wasOpen) this.log.info({ code: LogCode.ScrapeHostProbe, host: url.host, url: url.href }, 'breaker half-open: sending one probe request');
       let response: FetchResult;
       try {
-        this.sent.set(url.host, (this.sent.get(url.host) ?? 0) + 1);
         response = await this.request(url, extraHeaders);
       } catch (err) {
         breaker.release();

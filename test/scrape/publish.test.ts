@@ -13,7 +13,50 @@ import { Scraper } from '../../src/scrape/scraper.js';
 import { GrantConnectSource } from '../../src/scrape/sources/grantconnect.js';
 import { testLog } from '../support/log.js';
 import { PrivateNats } from '../support/nats.js';
-import { fixture, FixtureSite } from './site.js';
+import { FakeClock, fixture, FixtureSite } from './site.js';
+
+/**
+ * Short waits (the fetcher's) pass at once; a long one (the schedule's interval) is held
+ * until the test releases it, or the abort signal ends it.
+ */
+class GatedClock extends FakeClock {
+  private held: { ms: number; resolve: () => void } | undefined;
+  private waiting: ((ms: number) => void) | undefined;
+  private unreported: number | undefined;
+
+  override async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (ms < 60_000) return super.sleep(ms, signal);
+    signal?.throwIfAborted();
+    await new Promise<void>((resolve, reject) => {
+      this.held = { ms, resolve };
+      signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+      if (this.waiting) this.waiting(ms);
+      else this.unreported = ms;
+    });
+    this.t += ms;
+  }
+
+  /** Resolves with the length of the next long sleep once the scraper is in it. */
+  nextLongSleep(): Promise<number> {
+    if (this.unreported !== undefined) {
+      const ms = this.unreported;
+      this.unreported = undefined;
+      return Promise.resolve(ms);
+    }
+    return new Promise((resolve) => {
+      this.waiting = (ms) => {
+        this.waiting = undefined;
+        resolve(ms);
+      };
+    });
+  }
+
+  release(): void {
+    const held = this.held;
+    this.held = undefined;
+    held?.resolve();
+  }
+}
 
 const SHOW = '/Go/Show?GoUuid=7f1c2a34-11aa-4b8e-9d51-0a1b2c3d4e0';
 
@@ -74,6 +117,58 @@ describe('scrape publish', () => {
     } finally {
       await scraper.close();
       serveGrantConnect(site);
+    }
+  });
+
+  it('publish - scheduled runs: heartbeats between runs, the next run after interval plus jitter, stop on abort', async () => {
+    await jsm.streams.add({ name: 'SCRAPE', subjects: ['scrape.grants.>'], duplicate_window: 120_000_000_000 }).catch(() => undefined);
+    const clock = new GatedClock();
+    const config = loadScrapeConfig({
+      NATS_URL: nats.url,
+      SCRAPER_CONTACT: 'https://navimpact.example/bot',
+      SCRAPE_MIN_DELAY: '0ms',
+      SCRAPE_JITTER: '0ms',
+      SCRAPE_INTERVAL: '6h',
+      SCRAPE_INTERVAL_JITTER: '15m',
+      SCRAPE_HEARTBEAT: '50ms',
+      LOG_LEVEL: 'silent',
+    });
+    const source = 'grantconnect-scheduled';
+    const scraper = new Scraper({ config, source: new GrantConnectSource(source, site.origin), version: '0.1.0', log: testLog, clock, random: () => 0.5 });
+    const statuses: ScrapeStatus[] = [];
+    let notify = () => {};
+    const sub = nc.subscribe(`scrape.status.${source}`, {
+      callback: (_err, m) => {
+        statuses.push(ScrapeStatus.parse(m.json()));
+        notify();
+      },
+    });
+    const statusCount = (n: number) =>
+      new Promise<void>((resolve) => {
+        notify = () => statuses.length >= n && resolve();
+        notify();
+      });
+    await nc.flush();
+    const listHits = site.hits('/Go/List');
+    const stop = new AbortController();
+    await scraper.start();
+    const loop = scraper.runScheduled(stop.signal);
+    try {
+      const wait = await clock.nextLongSleep();
+      expect(wait).toBe(6 * 3_600_000 + 0.5 * 15 * 60_000);
+      expect(site.hits('/Go/List')).toBe(listHits + 1);
+      // The run's status, then heartbeats repeating it while the scraper waits.
+      await statusCount(3);
+      expect(statuses.slice(0, 3).map((s) => s.state)).toEqual(['ok', 'ok', 'ok']);
+      clock.release();
+      await clock.nextLongSleep();
+      expect(site.hits('/Go/List')).toBe(listHits + 2);
+      stop.abort();
+      await loop;
+    } finally {
+      sub.unsubscribe();
+      stop.abort();
+      await scraper.close();
     }
   });
 
