@@ -176,6 +176,7 @@ function toRecordError(issue: z.core.$ZodIssue): RecordError {
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ', ndash: '–', mdash: '—', rsquo: '’', lsquo: '‘' };
 
 function decodeEntities(text: string): string {
+  if (!text.includes('&')) return text;
   return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, name: string) => {
     if (name[0] === '#') {
       const code = name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
@@ -190,7 +191,8 @@ const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g;
 
 /** One line of text: controls removed, whitespace runs collapsed, trimmed. */
 function plainText(text: string): string {
-  return text.normalize('NFC').replace(CONTROL, '').replace(/\s+/g, ' ').trim();
+  const nfc = /[^\x00-\x7f]/.test(text) ? text.normalize('NFC') : text;
+  return nfc.replace(CONTROL, '').replace(/\s+/g, ' ').trim();
 }
 
 const TAG = /<\/?[a-z!][^>]*>/i;
@@ -213,12 +215,15 @@ function boundedText(path: string, value: string | null | undefined, max: number
   if (value == null) return null;
   // A bound on the input too, so a megabyte of markup costs no regex work.
   if (value.length > max * 4) return fail(path, `must be at most ${max} characters (got ${value.length})`);
-  let text = value.replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ');
-  text = opts.keepLines ? text.replace(/<\s*(br|\/p|\/div|\/li|\/h\d)\b[^>]*>/gi, '\n') : text;
-  text = decodeEntities(text.replace(/<\/?[a-z!][^>]*>/gi, ' '));
+  let text = value;
+  if (text.includes('<')) {
+    text = text.replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ');
+    text = opts.keepLines ? text.replace(/<\s*(br|\/p|\/div|\/li|\/h\d)\b[^>]*>/gi, '\n') : text;
+    text = text.replace(/<\/?[a-z!][^>]*>/gi, ' ');
+  }
+  text = decodeEntities(text);
   text = opts.keepLines
-    ? text
-        .normalize('NFC')
+    ? (/[^\x00-\x7f]/.test(text) ? text.normalize('NFC') : text)
         .replace(CONTROL, '')
         .split(/\r?\n/)
         .map((line) => line.replace(/\s+/g, ' ').trim())
@@ -284,6 +289,18 @@ export function parseAmountText(printedValue: string | number): Parsed {
   }
   let text = plainText(decodeEntities(printedValue)).toLowerCase();
   if (NO_VALUE.test(text)) return { kind: 'none' };
+  // Fast path for the common shapes: "$5,000" and "$5,000 - $50,000".
+  const plain = parseMoney(text);
+  if (plain) {
+    const value = plain.value * (plain.unit ?? 1);
+    return { kind: 'exact', min: value, max: value };
+  }
+  const simpleRange = /^(\$?[\d,.]+\s*[a-z]*) ?[-–] ?(\$?[\d,.]+\s*[a-z]*)$/.exec(text);
+  if (simpleRange) {
+    const low = parseMoney(simpleRange[1]!);
+    const high = parseMoney(simpleRange[2]!);
+    if (low && high) return { kind: 'range', min: low.value * (low.unit ?? high.unit ?? 1), max: high.value * (high.unit ?? 1) };
+  }
   let currency: string | undefined;
   text = text.replace(/(au\$|a\$|us\$|nz\$|\b(?:aud|usd|nzd|eur|gbp)\b)/g, (word) => {
     currency ??= CURRENCY_WORDS[word];
@@ -443,6 +460,8 @@ type DateParse = { ok: true; date: string | null } | { ok: false; message: strin
 export function parseDateText(value: string): DateParse {
   const original = plainText(value);
   if (NO_DATE.test(original)) return { ok: true, date: null };
+  const simple = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(original);
+  if (simple) return checkedDate(Number(simple[3]), Number(simple[2]), Number(simple[1]), value);
   const iso = /^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?$/i.exec(original);
   let year: number, month: number, day: number;
   if (iso) {
@@ -476,6 +495,10 @@ export function parseDateText(value: string): DateParse {
       return { ok: false, message: `"${clip(value)}" is not a date (expected e.g. 31/03/2026, 31 March 2026 or 2026-03-31)` };
     }
   }
+  return checkedDate(year, month, day, value);
+}
+
+function checkedDate(year: number, month: number, day: number, value: string): DateParse {
   const date = isoOf(year, month, day);
   if (!date) return { ok: false, message: `"${clip(value)}" is not a calendar date` };
   if (year < YEAR_RANGE[0] || year > YEAR_RANGE[1]) return { ok: false, message: `year ${year} is outside ${YEAR_RANGE[0]}–${YEAR_RANGE[1]}` };
