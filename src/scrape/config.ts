@@ -3,6 +3,11 @@
  * from the service's (`src/config/schema.ts`), because a scraper runs with other
  * credentials and needs none of the service's secrets. Parsed once by the CLI and passed
  * down; nothing else under `src/scrape` reads `process.env`.
+ *
+ * Names shared with the service (`NATS_URL`, `LOG_LEVEL`) mean the same thing; every other
+ * name here is one the service's schema does not use (the service has `SCRAPE_MAX_BYTES`
+ * for stream SCRAPE, so the body bound here is `SCRAPE_MAX_RESPONSE_BYTES`), so one
+ * environment file can serve both without a variable meaning two things.
  */
 import { z } from 'zod';
 import { Duration } from '../config/duration.js';
@@ -40,7 +45,7 @@ export const ScrapeEnvSchema = z.object({
   SCRAPE_MIN_DELAY: Duration.default(5_000).describe('Least time between two requests to one host (a robots.txt Crawl-delay may raise it).'),
   SCRAPE_JITTER: Duration.default(2_000).describe('Random extra delay, 0 up to this, added to SCRAPE_MIN_DELAY before each request to a host.'),
   SCRAPE_TIMEOUT: Duration.default(30_000).describe('Deadline of one HTTP request, headers and body.'),
-  SCRAPE_MAX_BYTES: z.coerce
+  SCRAPE_MAX_RESPONSE_BYTES: z.coerce
     .number()
     .int()
     .min(1_024)

@@ -78,7 +78,7 @@ export class Scraper {
       minDelayMs: config.SCRAPE_MIN_DELAY,
       jitterMs: config.SCRAPE_JITTER,
       timeoutMs: config.SCRAPE_TIMEOUT,
-      maxBytes: config.SCRAPE_MAX_BYTES,
+      maxBytes: config.SCRAPE_MAX_RESPONSE_BYTES,
       retries: config.SCRAPE_RETRIES,
       backoffBaseMs: config.SCRAPE_BACKOFF_BASE,
       backoffMaxMs: config.SCRAPE_BACKOFF_MAX,
