@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { connect } from 'nats';
+import pg from 'pg';
 import { PrivatePostgres } from '../support/postgres.js';
 import { hasCode } from '../support/service.js';
 import { count, ingestFixtures, publish, query, until, validRecord, waitIngested, type Outgoing } from './harness.js';
@@ -57,12 +58,24 @@ describe.sequential('ingest faults', () => {
     const publishing = publish(fx.nats.url, batches);
     const rows = () => count(db.url, 'SELECT count(*) AS n FROM grants');
     await until(async () => (await rows()) >= 3_000, 'some rows written');
+
+    // Hold the table so the next upserts block mid-batch: sent, not committed.
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE grants IN SHARE ROW EXCLUSIVE MODE');
+    const blocked = async () =>
+      query<{ pid: number }>(db.url, "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'navimpact-ingest' AND wait_event_type = 'Lock'", [db.name]);
+    await until(async () => (await blocked()).length > 0, 'an upsert blocked mid-batch', 30_000);
     await first.kill('SIGKILL');
+    // The process is gone; its open transactions go with it (as when its host dies).
+    await query(db.url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'navimpact-ingest'", [db.name]);
+    await locker.query('ROLLBACK');
+    await locker.end();
     const atKill = await rows();
-    // Records were handed to the killed process and never acknowledged.
     const inFlight = await pendingAcks(fx.nats.url);
     expect(atKill).toBeLessThan(titles.size);
-    expect(inFlight).toBeGreaterThan(0);
+    expect(inFlight, 'records handed to the killed process and never acknowledged').toBeGreaterThan(0);
 
     const second = fx.ingest(db.url, env);
     await second.waitFor(hasCode('RoleStarted'), 30_000, 'second ingest started');
