@@ -35,7 +35,8 @@ return value
 /**
  * FILL(KEYS[1]=entry; ARGV[1]=version, ARGV[2]=value, ARGV[3]=ttl ms, ARGV[4]=read started
  * (ms since the epoch), ARGV[5]=oldest acceptable read start window ms).
- * Sets the entry unless the key holds the same or a newer version (entry or tombstone), or
+ * Sets the entry unless the key holds an entry of the same or a newer version, or a tombstone
+ * of a newer version (a tombstone at V says versions below V are stale: V itself may fill), or
  * the database read behind it is older than the window (a tombstone that blocked it may have
  * expired). Returns 1 when set, 0 when refused as stale, -1 when refused as too late.
  */
@@ -46,7 +47,9 @@ if now - tonumber(ARGV[4]) > tonumber(ARGV[5]) then return -1 end
 local current = redis.call('GET', KEYS[1])
 if current then
   local v = tonumber(string.match(current, '^[vt](%d+)'))
-  if v and v >= tonumber(ARGV[1]) then return 0 end
+  local fill = tonumber(ARGV[1])
+  -- An entry is replaced only by a newer version; a tombstone at V admits V itself.
+  if v and (v > fill or (v == fill and string.sub(current, 1, 1) == 'v')) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1

@@ -75,7 +75,7 @@ export function createMetrics() {
     invalidationLag: new Histogram({
       name: 'navimpact_cache_invalidation_lag_seconds',
       help: 'Seconds from a change being committed to its invalidation being applied in Redis.',
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      buckets: [0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10],
       registers: [registry],
     }),
     invalidationWatermark: new Gauge({
