@@ -116,8 +116,8 @@ export const EnvSchema = z.object({
   CACHE_TOMBSTONE_TTL: Duration.default(60_000)
     .describe('How long an invalidation blocks a late cache fill carrying an older version; a fill whose database read is older than half this is dropped.'),
   REST_MAX_LIMIT: z.coerce.number().int().min(1).max(10_000).default(500).describe('Largest `limit` accepted by `GET /v1/grants` and `GET /v1/changes`.'),
-  SCRAPER_STALE_AFTER: Duration.default(6 * 3_600_000)
-    .describe('A scraper whose last `ok` status is older than this shows as degraded in `/health`.'),
+  SCRAPER_STALE_AFTER: Duration.default(13 * 3_600_000)
+    .describe('A scraper whose last `ok` status is older than this shows as degraded in `/health` (default: two scrape intervals of 6 h, plus jitter).'),
   INGEST_BATCH_SIZE: z.coerce.number().int().min(1).max(5_000).default(500).describe('Most scrape records ingest takes from stream SCRAPE and writes in one upsert.'),
   INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2).describe('Batches one ingest process works on at once; each holds one pool connection while it writes (the pool never grows past DATABASE_POOL_SIZE).'),
   INGEST_LINGER: Duration.default(20).describe('How long ingest waits for a batch to fill once its first record arrived.'),

@@ -85,6 +85,17 @@ describe('startup - refusals', () => {
     expect(child.lines[0]).toContain('abc');
   });
 
+  for (const origins of ['*', 'http://localhost:3000']) {
+    it(`startup - APP_ENV=production with CORS_ORIGINS=${origins} exits 78 with one line naming CORS_ORIGINS`, async () => {
+      const { child, stderr } = run({ ROLES: 'gateway', APP_ENV: 'production', CORS_ORIGINS: origins, JWT_SECRET: 'x'.repeat(40) });
+      const { code } = await child.exited;
+      expect(code).toBe(78);
+      expect(child.lines).toHaveLength(1);
+      expect(stderr()).toEqual(child.lines);
+      expect(child.lines[0]).toContain('CORS_ORIGINS');
+    });
+  }
+
   it('startup - a gateway without token keys exits 78 with one line naming JWT_SECRET', async () => {
     const { child, stderr } = run({ ROLES: 'gateway' });
     const { code } = await child.exited;
