@@ -45,7 +45,7 @@ export function sourceOf(subject: string): string {
   return subject.startsWith(SCRAPE_PREFIX) ? subject.slice(SCRAPE_PREFIX.length) : subject;
 }
 
-export function planBatch(messages: readonly ScrapeMessage[], today?: string): BatchPlan {
+export function planBatch(messages: readonly ScrapeMessage[], today = new Date().toISOString().slice(0, 10)): BatchPlan {
   const byKey = new Map<string, PlannedRow>();
   const rejections: Rejection[] = [];
   let valid = 0;
@@ -65,7 +65,7 @@ export function planBatch(messages: readonly ScrapeMessage[], today?: string): B
       rejections.push({ source, seq: m.seq, record: text, errors: [{ path: '', message: `must be JSON: ${(err as Error).message}` }] });
       continue;
     }
-    const result = normaliseRecord(parsed, source, today ? { today } : {});
+    const result = normaliseRecord(parsed, source, { today });
     if (!result.ok) {
       rejections.push({ source, seq: m.seq, record: parsed, errors: result.errors });
       continue;
