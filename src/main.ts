@@ -23,6 +23,9 @@ import { Gateway } from './gateway/server.js';
 import { createTokenVerifier } from './gateway/auth.js';
 import { Shutdown } from './lifecycle/shutdown.js';
 import { Ingest } from './ingest/ingest.js';
+import { GrantCache } from './cache/store.js';
+import { Invalidator } from './cache/invalidator.js';
+import { Rest } from './rest/index.js';
 import type { NatsConnection } from 'nats';
 import type pg from 'pg';
 
@@ -59,7 +62,7 @@ const roles: Record<Role, ((ctx: RoleContext) => Promise<void> | void) | undefin
     relay.start();
     shutdown.add('relay', () => relay.stop());
   },
-  gateway: async ({ config, log, nc, metrics, shutdown }) => {
+  gateway: async ({ config, log, nc, pool, metrics, shutdown }) => {
     const verifier = await createTokenVerifier({
       secret: config.JWT_SECRET,
       publicKey: config.JWT_PUBLIC_KEY,
@@ -67,11 +70,26 @@ const roles: Record<Role, ((ctx: RoleContext) => Promise<void> | void) | undefin
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
     });
-    const gateway = new Gateway(config, verifier, nc, log.child({ role: 'gateway' }), metrics);
+    const gatewayLog = log.child({ role: 'gateway' });
+    const cache = new GrantCache(config.REDIS_URL, { prefix: config.CACHE_PREFIX, ttlMs: config.CACHE_TTL, tombstoneTtlMs: config.CACHE_TOMBSTONE_TTL }, gatewayLog, metrics);
+    const rest = new Rest(
+      { corsOrigins: config.CORS_ORIGINS, maxLimit: config.REST_MAX_LIMIT, invalidationBoundMs: config.CACHE_INVALIDATION_BOUND, scraperStaleAfterMs: config.SCRAPER_STALE_AFTER },
+      { pool, nc, cache, verifier, log: gatewayLog, metrics },
+    );
+    const gateway = new Gateway(config, verifier, nc, gatewayLog, metrics, rest);
     shutdown.add('gateway', () => gateway.stop());
     await gateway.start();
   },
-  invalidator: undefined,
+  invalidator: async ({ config, log, nc, metrics, shutdown }) => {
+    const invalidator = new Invalidator(
+      nc,
+      { redisUrl: config.REDIS_URL, prefix: config.CACHE_PREFIX, tombstoneTtlMs: config.CACHE_TOMBSTONE_TTL, maxAgeMs: config.GRANTS_MAX_AGE },
+      log.child({ role: 'invalidator' }),
+      metrics,
+    );
+    shutdown.add('invalidator', () => invalidator.stop());
+    await invalidator.start();
+  },
   ingest: async ({ config, log, nc, pool, metrics, shutdown }) => {
     const ingest = new Ingest(
       {
