@@ -15,8 +15,8 @@ export interface Connection {
   /** When `expiring` is due, ms since the epoch (a quarter of the lifetime, at most the configured notice). */
   expiringAt: number;
   expiringSent: boolean;
-  /** Topics the client subscribed to (what it asked for, whatever uWS is subscribed to). */
-  topics: Set<string>;
+  /** Topics the client subscribed to (what it asked for, whatever uWS is subscribed to); created on the first subscribe. */
+  topics: Set<string> | undefined;
   /** Topics being replayed: live frames that arrive meanwhile wait here, in order. */
   replaying: Map<string, string[]> | undefined;
   lastHeard: number;

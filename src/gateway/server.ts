@@ -208,7 +208,7 @@ export class Gateway {
           expiresAt: principal.expiresAt,
           expiringAt: expiringAt(now, principal.expiresAt, this.options.GATEWAY_EXPIRING_NOTICE),
           expiringSent: false,
-          topics: new Set(),
+          topics: undefined,
           replaying: undefined,
           lastHeard: now,
           lastPing: now,
@@ -260,7 +260,7 @@ export class Gateway {
       for (const topic of c.replaying.keys()) this.leaveReplay(ws, topic);
       c.replaying = undefined;
     }
-    c.topics.clear();
+    c.topics = undefined;
     this.metrics.wsConnections.dec();
     if (this.sockets.size === 0) for (const resolve of this.emptyWaiters.splice(0)) resolve();
     this.log.debug({ session: c.session, code }, 'connection closed');
@@ -349,7 +349,7 @@ export class Gateway {
     c.expiresAt = principal.expiresAt;
     c.expiringAt = expiringAt(now, principal.expiresAt, this.options.GATEWAY_EXPIRING_NOTICE);
     c.expiringSent = false;
-    if (c.topics.has('metrics') && !canReadMetrics(c.role)) {
+    if (c.topics?.has('metrics') && !canReadMetrics(c.role)) {
       c.topics.delete('metrics');
       ws.unsubscribe('metrics');
       this.send(ws, JSON.stringify({ type: 'unsubscribed', topic: 'metrics' }));
@@ -359,18 +359,20 @@ export class Gateway {
 
   private async subscribe(ws: Socket, topic: Topic, since: number | undefined, ref: string | number | undefined): Promise<void> {
     const c = ws.getUserData();
+    // Created on the first subscribe: an idle connection carries no set.
+    const topics = (c.topics ??= new Set());
     const answer = (seq: number, recovered: boolean) =>
       this.send(ws, JSON.stringify({ type: 'subscribed', topic, seq, recovered, ...(ref === undefined ? {} : { ref }) }));
     if (topic === 'metrics') {
       if (!canReadMetrics(c.role)) return this.error(ws, FrameError.Forbidden, 'the metrics topic needs role monitor or admin', ref);
-      if (!c.topics.has(topic) && c.topics.size >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
-      c.topics.add(topic);
+      if (!topics.has(topic) && topics.size >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
+      topics.add(topic);
       ws.subscribe('metrics');
       return void answer(this.feed.head, true);
     }
-    if (c.topics.has(topic)) return void answer(this.feed.head, true); // already live: nothing was missed
-    if (c.topics.size >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
-    c.topics.add(topic);
+    if (topics.has(topic)) return void answer(this.feed.head, true); // already live: nothing was missed
+    if (topics.size >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
+    topics.add(topic);
     const head = this.feed.head;
     if (since === undefined || since === head) {
       this.goLive(ws, topic);
@@ -382,11 +384,11 @@ export class Gateway {
     } catch (err) {
       return this.replayFailed(ws, err);
     }
-    if (c.closed || c.closing || !c.topics.has(topic)) return;
+    if (c.closed || c.closing || !c.topics?.has(topic)) return;
     // A client coming from another gateway may have seen events this feed has not yet
     // delivered: give the feed a moment to catch up before calling the position unknown.
     if (since > this.feed.head) await this.feed.reached(since, 2_000);
-    if (c.closed || c.closing || !c.topics.has(topic)) return;
+    if (c.closed || c.closing || !c.topics?.has(topic)) return;
     if (since > this.feed.head || since < first - 1 || this.feed.head - since > this.options.GATEWAY_REPLAY_LIMIT) {
       // Outside the resume window (or a position this stream never had): reload from REST.
       this.goLive(ws, topic);
@@ -401,14 +403,14 @@ export class Gateway {
     answer(since, true);
     let complete: boolean;
     try {
-      complete = await this.feed.replay(topic, since, until, (json) => c.topics.has(topic) && this.send(ws, toFrame(json)));
+      complete = await this.feed.replay(topic, since, until, (json) => c.topics?.has(topic) === true && this.send(ws, toFrame(json)));
     } catch (err) {
       this.leaveReplay(ws, topic);
       return this.replayFailed(ws, err);
     }
     const held = c.replaying?.get(topic);
     this.leaveReplay(ws, topic);
-    if (!complete || c.closed || c.closing || !c.topics.has(topic) || !held) return;
+    if (!complete || c.closed || c.closing || !c.topics?.has(topic) || !held) return;
     for (const frame of held) if (!this.send(ws, frame)) return;
     this.goLive(ws, topic);
   }
@@ -436,7 +438,7 @@ export class Gateway {
     if (c.closed || c.closing) return;
     if (topic === 'grants') {
       ws.subscribe('grants');
-      for (const t of c.topics) if (t.startsWith('grant:')) ws.unsubscribe(t);
+      for (const t of c.topics ?? []) if (t.startsWith('grant:')) ws.unsubscribe(t);
     } else if (!ws.isSubscribed('grants')) {
       ws.subscribe(topic);
     }
@@ -444,7 +446,7 @@ export class Gateway {
 
   private unsubscribe(ws: Socket, topic: Topic, ref: string | number | undefined): void {
     const c = ws.getUserData();
-    if (!c.topics.delete(topic)) return this.error(ws, FrameError.NotSubscribed, `not subscribed to ${topic}`, ref);
+    if (!c.topics?.delete(topic)) return this.error(ws, FrameError.NotSubscribed, `not subscribed to ${topic}`, ref);
     this.leaveReplay(ws, topic);
     ws.unsubscribe(topic);
     if (topic === 'grants') for (const t of c.topics) if (t.startsWith('grant:') && !c.replaying?.has(t)) ws.subscribe(t);

@@ -24,8 +24,10 @@ export interface RestOptions {
   maxLimit: number;
   invalidationBoundMs: number;
   scraperStaleAfterMs: number;
-  /** Recent events kept in memory for `GET /v1/changes`. */
+  /** Recent events kept in memory for `GET /v1/changes` (older ones are read from the stream). */
   recentEvents?: number;
+  /** ... and at most this many characters of them. */
+  recentChars?: number;
 }
 
 export interface RestDeps {
@@ -104,7 +106,7 @@ export class Rest implements GatewayExtension {
   }
 
   started(head: number): void {
-    this.recent = new RecentChanges(this.options.recentEvents ?? 10_000, Math.max(this.options.invalidationBoundMs * 2, 1_000), head);
+    this.recent = new RecentChanges(this.options.recentEvents ?? 10_000, this.options.recentChars ?? 1_000_000, Math.max(this.options.invalidationBoundMs * 2, 1_000), head);
     this.reconnectFloor = Math.max(this.reconnectFloor, head);
     this.scrapers.start();
     this.deps.cache.start();

@@ -19,12 +19,19 @@ const SAMPLE_MS = 10;
 export class RecentChanges {
   private readonly ring: RecentEvent[] = [];
   private start = 0;
+  /** Characters of JSON held from `start` on. */
+  private chars = 0;
   private readonly waiters = new Set<() => void>();
   /** (time, seq) samples, oldest first; `seen[0]` stands for everything before it. */
   private readonly seen: { at: number; seq: number }[] = [];
 
+  /**
+   * Holds at most `capacity` events and `maxChars` characters of them (events carry whole
+   * grants: a count alone would not bound the memory).
+   */
   constructor(
     private readonly capacity: number,
+    private readonly maxChars: number,
     private readonly historyMs: number,
     headAtStart: number,
     now = Date.now(),
@@ -33,12 +40,16 @@ export class RecentChanges {
   }
 
   push(event: RecentEvent, now = Date.now()): void {
-    if (this.ring.length - this.start >= this.capacity) this.start++;
+    this.ring.push(event);
+    this.chars += event.json.length;
+    while (this.ring.length - this.start > this.capacity || (this.chars > this.maxChars && this.ring.length - this.start > 1)) {
+      this.chars -= this.ring[this.start]!.json.length;
+      this.ring[this.start++] = undefined as unknown as RecentEvent;
+    }
     if (this.start > 4_096 && this.start * 2 > this.ring.length) {
       this.ring.splice(0, this.start);
       this.start = 0;
     }
-    this.ring.push(event);
     const last = this.seen[this.seen.length - 1]!;
     if (now - last.at < SAMPLE_MS) last.seq = event.seq;
     else this.seen.push({ at: now, seq: event.seq });
