@@ -819,7 +819,8 @@ async function main(): Promise<void> {
     report.goals = Object.fromEntries(CFG.generators.map((gen) => [gen, goals(summaries[gen]!)]));
     report.runs = runs;
     report.seconds = round((now() - STARTED) / 1000, 0);
-    const gwLog = servers.gateway?.proc.lines.filter((l) => /"level":(40|50|60)/.test(l)).slice(0, 20);
+    // Warnings and errors of the gateway during the bench (the invalidator's reset at start is expected).
+    const gwLog = servers.gateway?.proc.lines.filter((l) => /"level":"?(warn|error|fatal|40|50|60)\b/.test(l) && !l.includes('"code":"InvalidatorReset"')).slice(0, 20);
     if (gwLog?.length) report.gatewayWarnings = gwLog.map((l) => l.slice(0, 400));
   } finally {
     for (const l of loads) {
