@@ -66,6 +66,8 @@ export class GrantCache {
   private readonly redis: CacheRedis;
   private up = false;
   private readonly windowMs: number;
+  /** Counter children, looked up once (prom-client hashes labels on every `inc`). */
+  private readonly counted: Record<'g' | 'l', Record<'hit' | 'miss' | 'error', { inc(): void }>>;
   /** Called when Redis comes back after being away, to raise the floor of `required`. */
   onReconnect: (() => void) | undefined;
 
@@ -76,6 +78,12 @@ export class GrantCache {
     private readonly metrics: Metrics,
   ) {
     this.windowMs = fillWindowMs(options.tombstoneTtlMs);
+    const children = (kind: string) => ({
+      hit: metrics.cacheRequests.labels({ kind, result: 'hit' }),
+      miss: metrics.cacheRequests.labels({ kind, result: 'miss' }),
+      error: metrics.cacheRequests.labels({ kind, result: 'error' }),
+    });
+    this.counted = { g: children('grant'), l: children('list') };
     this.redis = defineCacheCommands(new Redis(url, requestPathRedisOptions()));
     this.redis.on('ready', () => {
       this.up = true;
@@ -138,24 +146,24 @@ export class GrantCache {
   }
 
   private async read(key: string, required: number, kind: 'g' | 'l'): Promise<Cached | undefined> {
-    const label = kind === 'g' ? 'grant' : 'list';
+    const counted = this.counted[kind];
     if (!this.up) {
-      this.metrics.cacheRequests.inc({ kind: label, result: 'error' });
+      counted.error.inc();
       return undefined;
     }
     let value: string | null;
     try {
       value = await this.redis.cacheRead(key, this.watermarkKey, required, kind);
     } catch (err) {
-      this.metrics.cacheRequests.inc({ kind: label, result: 'error' });
+      counted.error.inc();
       this.log.debug({ code: LogCode.CacheUnavailable, err }, 'cache read failed');
       return undefined;
     }
     if (value === null) {
-      this.metrics.cacheRequests.inc({ kind: label, result: 'miss' });
+      counted.miss.inc();
       return undefined;
     }
-    this.metrics.cacheRequests.inc({ kind: label, result: 'hit' });
+    counted.hit.inc();
     const nl = value.indexOf('\n');
     return { version: Number(value.slice(1, nl)), json: value.slice(nl + 1) };
   }

@@ -85,11 +85,45 @@ export interface RouterOptions {
   metrics: Metrics;
 }
 
-const COPIED_HEADERS = ['authorization', 'origin', 'if-none-match'] as const;
 const JSON_TYPE = 'application/json';
+
+/** A request as copied out of uWS; its AbortSignal is only made for a route that asks. */
+class Incoming implements Request {
+  readonly method = 'GET';
+  aborted = false;
+  private controller: AbortController | undefined;
+
+  constructor(
+    readonly url: string,
+    readonly query: string,
+    readonly params: string[],
+    private readonly authorization: string,
+    private readonly origin: string,
+    private readonly ifNoneMatch: string,
+  ) {}
+
+  header(name: 'authorization' | 'origin' | 'if-none-match'): string | undefined {
+    const value = name === 'authorization' ? this.authorization : name === 'origin' ? this.origin : this.ifNoneMatch;
+    return value === '' ? undefined : value;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
+  abort(): void {
+    this.aborted = true;
+    this.controller?.abort();
+  }
+}
 
 export class Router {
   private readonly allowAny: boolean;
+  private readonly counters = new Map<string, { inc(): void }>();
 
   constructor(
     private readonly app: TemplatedApp,
@@ -101,31 +135,17 @@ export class Router {
   /** A GET route (HEAD is not offered); `name` labels its metrics. */
   get(pattern: string, name: string, paramCount: number, handler: Handler): void {
     this.app.get(pattern, (res, req) => {
-      const headers = new Map<string, string>();
-      for (const h of COPIED_HEADERS) {
-        const v = req.getHeader(h);
-        if (v !== '') headers.set(h, v);
-      }
       const params: string[] = [];
       for (let i = 0; i < paramCount; i++) params.push(req.getParameter(i) ?? '');
-      const request: Request = {
-        method: 'GET',
-        url: req.getUrl(),
-        query: req.getQuery() ?? '',
-        params,
-        header: (n) => headers.get(n),
-        signal: undefined as unknown as AbortSignal,
-      };
-      const controller = new AbortController();
-      request.signal = controller.signal;
-      res.onAborted(() => controller.abort());
-      this.run(res, request, name, controller, handler);
+      const request = new Incoming(req.getUrl(), req.getQuery() ?? '', params, req.getHeader('authorization'), req.getHeader('origin'), req.getHeader('if-none-match'));
+      res.onAborted(() => request.abort());
+      this.run(res, request, name, handler);
     });
     // Preflight for the same path.
     this.app.options(pattern, (res, req) => this.preflight(res, req.getHeader('origin')));
   }
 
-  private run(res: HttpResponse, req: Request, name: string, controller: AbortController, handler: Handler): void {
+  private run(res: HttpResponse, req: Incoming, name: string, handler: Handler): void {
     let pending: Promise<Reply> | Reply;
     try {
       if (req.query.length > MAX_QUERY_BYTES) throw new HttpError(414, 'query_too_long', `the query string is longer than ${MAX_QUERY_BYTES} bytes`);
@@ -134,8 +154,8 @@ export class Router {
       pending = Promise.reject(err);
     }
     Promise.resolve(pending).then(
-      (reply) => this.write(res, req, name, controller, reply),
-      (err: unknown) => this.write(res, req, name, controller, this.errorReply(err, req, name)),
+      (reply) => this.write(res, req, name, reply),
+      (err: unknown) => this.write(res, req, name, this.errorReply(err, req, name)),
     );
   }
 
@@ -149,10 +169,10 @@ export class Router {
     return { status: 500, body: JSON.stringify({ error: { code: 'internal', message: 'internal error' } }) };
   }
 
-  private write(res: HttpResponse, req: Request, name: string, controller: AbortController, reply: Reply): void {
-    if (controller.signal.aborted) return;
+  private write(res: HttpResponse, req: Incoming, name: string, reply: Reply): void {
+    if (req.aborted) return;
     const status = reply.status ?? 200;
-    this.options.metrics.httpRequests.inc({ route: name, status: String(status) });
+    this.count(name, status);
     res.cork(() => {
       res.writeStatus(STATUS_TEXT[status] ?? `${status} Unknown`);
       this.corsHeaders(res, req.header('origin'));
@@ -160,6 +180,14 @@ export class Router {
       for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
       res.end(reply.body ?? '');
     });
+  }
+
+  /** prom-client hashes labels on every `inc`; the children are looked up once. */
+  private count(route: string, status: number): void {
+    const key = `${route} ${status}`;
+    let child = this.counters.get(key);
+    if (!child) this.counters.set(key, (child = this.options.metrics.httpRequests.labels({ route, status: String(status) })));
+    child.inc();
   }
 
   private corsHeaders(res: HttpResponse, origin: string | undefined): void {
@@ -172,7 +200,7 @@ export class Router {
 
   private preflight(res: HttpResponse, origin: string): void {
     const allowed = origin !== '' && (this.allowAny || this.options.corsOrigins.includes(origin));
-    this.options.metrics.httpRequests.inc({ route: 'preflight', status: allowed ? '204' : '403' });
+    this.count('preflight', allowed ? 204 : 403);
     res.cork(() => {
       if (!allowed) {
         res.writeStatus(STATUS_TEXT[403]!).writeHeader('vary', 'Origin').writeHeader('content-type', JSON_TYPE);
