@@ -73,7 +73,15 @@ const roles: Record<Role, ((ctx: RoleContext) => Promise<void> | void) | undefin
     const gatewayLog = log.child({ role: 'gateway' });
     const cache = new GrantCache(config.REDIS_URL, { prefix: config.CACHE_PREFIX, ttlMs: config.CACHE_TTL, tombstoneTtlMs: config.CACHE_TOMBSTONE_TTL }, gatewayLog, metrics);
     const rest = new Rest(
-      { corsOrigins: config.CORS_ORIGINS, maxLimit: config.REST_MAX_LIMIT, invalidationBoundMs: config.CACHE_INVALIDATION_BOUND, scraperStaleAfterMs: config.SCRAPER_STALE_AFTER },
+      {
+        corsOrigins: config.CORS_ORIGINS,
+        maxLimit: config.REST_MAX_LIMIT,
+        invalidationBoundMs: config.CACHE_INVALIDATION_BOUND,
+        scraperStaleAfterMs: config.SCRAPER_STALE_AFTER,
+        localEntries: config.CACHE_LOCAL_ENTRIES,
+        cacheTtlMs: config.CACHE_TTL,
+        tombstoneTtlMs: config.CACHE_TOMBSTONE_TTL,
+      },
       { pool, nc, cache, verifier, log: gatewayLog, metrics },
     );
     const gateway = new Gateway(config, verifier, nc, gatewayLog, metrics, rest);

@@ -115,6 +115,13 @@ export const EnvSchema = z.object({
     .describe('Staleness bound of the cache: an entry is served only if the invalidator has applied every change the gateway saw more than this long ago.'),
   CACHE_TOMBSTONE_TTL: Duration.default(60_000)
     .describe('How long an invalidation blocks a late cache fill carrying an older version; a fill whose database read is older than half this is dropped.'),
+  CACHE_LOCAL_ENTRIES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .default(10_000)
+    .describe('Grants the gateway keeps in its in-process layer in front of Redis (kept exact by its feed of GRANTS; at most 16 million characters of JSON); 0 turns it off.'),
   REST_MAX_LIMIT: z.coerce.number().int().min(1).max(10_000).default(500).describe('Largest `limit` accepted by `GET /v1/grants` and `GET /v1/changes`.'),
   SCRAPER_STALE_AFTER: Duration.default(13 * 3_600_000)
     .describe('A scraper whose last `ok` status is older than this shows as degraded in `/health` (default: two scrape intervals of 6 h, plus jitter).'),

@@ -31,6 +31,8 @@ export function toFrame(json: string): string {
 export class GrantFeed {
   /** Stream sequence of the last event handed to `onEvent`. */
   head = 0;
+  /** True from `start` until the feed stops or fails. */
+  live = false;
   private messages: ConsumerMessages | undefined;
   private readonly js: JetStreamClient;
   private jsm: JetStreamManager | undefined;
@@ -55,6 +57,7 @@ export class GrantFeed {
     const consumer = await this.js.consumers.get(Streams.grants, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.head + 1 });
     this.messages = await consumer.consume({ max_messages: 1_024 });
     const messages = this.messages;
+    this.live = true;
     this.done = (async () => {
       try {
         for await (const m of messages) {
@@ -65,6 +68,8 @@ export class GrantFeed {
         }
       } catch (err) {
         this.log.error({ code: LogCode.GatewayFeedFailed, err }, 'GRANTS feed stopped');
+      } finally {
+        this.live = false;
       }
     })();
   }

@@ -57,7 +57,7 @@ export function createMetrics() {
     }),
     cacheRequests: new Counter({
       name: 'navimpact_cache_requests_total',
-      help: 'Cache look-ups by kind (grant, list) and result (hit, miss, error: Redis unreachable or too slow).',
+      help: 'Cache look-ups by kind (grant, list) and result (local_hit: served by the gateway\'s in-process layer; hit, miss, error: Redis unreachable or too slow).',
       labelNames: ['kind', 'result'] as const,
       registers: [registry],
     }),

@@ -18,6 +18,7 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { GrantFromRow, GrantStatus, Location, type GrantRow } from '../domain/grant.js';
 import type { GrantCache } from '../cache/store.js';
+import type { LocalGrants } from '../cache/local.js';
 import { HttpError, describeIssues, parseQuery, type Reply, type Request } from './http.js';
 
 const GRANT_COLUMNS = `g.id, g.source, g.external_id, g.title, g.description, g.agency, g.url, g.min_amount, g.max_amount,
@@ -61,9 +62,12 @@ function likePattern(q: string): string {
 export interface GrantRoutesDeps {
   pool: pg.Pool;
   cache: GrantCache;
+  /** The in-process layer, when enabled (CACHE_LOCAL_ENTRIES > 0). */
+  local?: LocalGrants;
   maxLimit: number;
   /** The stream sequence a cached answer must reflect (see GrantCache). */
   required(): number;
+  onLocalHit?: () => void;
   /** Runs between the database read and the cache fill (tests widen the race window with it). */
   beforeFill?: () => Promise<void>;
 }
@@ -116,8 +120,17 @@ export class GrantRoutes {
     if (!UUID.test(id)) throw new HttpError(400, 'invalid_id', 'id must be a UUID');
     if (req.query !== '') parseQuery(req.query, []);
     const key = id.toLowerCase();
+    const local = this.deps.local?.get(key);
+    if (local) {
+      this.deps.onLocalHit?.();
+      return this.answer(req, local.version, local.json);
+    }
+    const lookedUp = Date.now();
     const cached = await this.deps.cache.readGrant(key, this.deps.required());
-    if (cached) return this.answer(req, cached.version, cached.json);
+    if (cached) {
+      this.deps.local?.fill(key, cached.version, cached.json, lookedUp);
+      return this.answer(req, cached.version, cached.json);
+    }
 
     const readAt = Date.now();
     const result = await this.deps.pool.query<GrantRow>(`SELECT ${GRANT_COLUMNS} FROM grants g WHERE g.id = $1`, [key]);
@@ -127,6 +140,7 @@ export class GrantRoutes {
     const json = JSON.stringify(grant);
     await this.deps.beforeFill?.();
     await this.deps.cache.fillGrant(key, grant.version, json, readAt);
+    this.deps.local?.fill(key, grant.version, json, readAt);
     return this.answer(req, grant.version, json);
   }
 

@@ -5,7 +5,8 @@
  */
 import type pg from 'pg';
 import type { NatsConnection } from 'nats';
-import type { GrantCache } from '../cache/store.js';
+import { fillWindowMs, type GrantCache } from '../cache/store.js';
+import { LocalGrants, eventVersion } from '../cache/local.js';
 import type { GatewayExtension } from '../gateway/server.js';
 import type { TokenVerifier } from '../gateway/auth.js';
 import type { Logger } from '../observability/log.js';
@@ -24,6 +25,10 @@ export interface RestOptions {
   maxLimit: number;
   invalidationBoundMs: number;
   scraperStaleAfterMs: number;
+  /** Grants in the in-process layer (0: none), their lifetime, and the tombstone TTL the fill window derives from. */
+  localEntries?: number;
+  cacheTtlMs?: number;
+  tombstoneTtlMs?: number;
   /** Recent events kept in memory for `GET /v1/changes` (older ones are read from the stream). */
   recentEvents?: number;
   /** ... and at most this many characters of them. */
@@ -44,6 +49,7 @@ export interface RestDeps {
 export class Rest implements GatewayExtension {
   private recent: RecentChanges | undefined;
   private readonly scrapers: ScraperWatch;
+  private local: LocalGrants | undefined;
   /** The stream sequence the gateway had seen when Redis last came back. */
   private reconnectFloor = 0;
   private head = () => 0;
@@ -76,8 +82,26 @@ export class Rest implements GatewayExtension {
     const { deps, options } = this;
     const router = new Router(app, { corsOrigins: options.corsOrigins, log: deps.log, metrics: deps.metrics });
     const auth = new RestAuth(deps.verifier, (reason) => deps.metrics.wsAuthFailures.inc({ reason }));
-    const grants = new GrantRoutes({ pool: deps.pool, cache: deps.cache, maxLimit: options.maxLimit, required: () => this.required(), ...(deps.beforeFill ? { beforeFill: deps.beforeFill } : {}) });
     this.head = () => feed.head;
+    if (options.localEntries) {
+      this.local = new LocalGrants({
+        maxEntries: options.localEntries,
+        maxChars: 16_000_000,
+        ttlMs: options.cacheTtlMs ?? 300_000,
+        windowMs: fillWindowMs(options.tombstoneTtlMs ?? 60_000),
+        live: () => feed.live,
+      });
+    }
+    const localHits = deps.metrics.cacheRequests.labels({ kind: 'grant', result: 'local_hit' });
+    const grants = new GrantRoutes({
+      pool: deps.pool,
+      cache: deps.cache,
+      maxLimit: options.maxLimit,
+      required: () => this.required(),
+      onLocalHit: () => localHits.inc(),
+      ...(this.local ? { local: this.local } : {}),
+      ...(deps.beforeFill ? { beforeFill: deps.beforeFill } : {}),
+    });
 
     router.get('/v1/grants', 'grants', 0, async (req) => {
       await auth.principal(req);
@@ -112,7 +136,9 @@ export class Rest implements GatewayExtension {
     this.deps.cache.start();
   }
 
-  onEvent(event: { seq: number; json: string }): void {
+  onEvent(event: { seq: number; id: string; json: string }): void {
+    // An event whose version cannot be read blocks every fill of its grant for the window.
+    this.local?.changed(event.id, eventVersion(event.json) ?? Number.MAX_SAFE_INTEGER);
     this.recent?.push({ seq: event.seq, json: event.json });
   }
 

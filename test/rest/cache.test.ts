@@ -69,7 +69,10 @@ function metric(text: string, name: string, labels: string): number {
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
-describe('cache - the stale-set race', () => {
+describe.each([
+  ['Redis alone', 0],
+  ['the in-process layer in front of Redis', 10_000],
+])('cache - the stale-set race, %s', (_layers, localEntries) => {
   it('50 readers and 10 writers, 10,000 operations, delays between read and fill: nothing older than the bound, no resurrection, cache equals the database', async () => {
     const db = await createTestDatabase();
     cleanups.push(() => db.drop());
@@ -102,7 +105,7 @@ describe('cache - the stale-set race', () => {
     const verifier = await createTokenVerifier({ secret: SECRET });
     let delayed = 0;
     const rest = new Rest(
-      { corsOrigins: [], maxLimit: 500, invalidationBoundMs: boundMs, scraperStaleAfterMs: 3_600_000 },
+      { corsOrigins: [], maxLimit: 500, invalidationBoundMs: boundMs, scraperStaleAfterMs: 3_600_000, localEntries, tombstoneTtlMs: 60_000 },
       {
         pool,
         nc,
@@ -193,14 +196,16 @@ describe('cache - the stale-set race', () => {
 
     const text = await metrics.registry.metrics();
     const fills = { stored: metric(text, 'navimpact_cache_fills_total', 'result="stored"'), stale: metric(text, 'navimpact_cache_fills_total', 'result="stale"') };
-    const hits = metric(text, 'navimpact_cache_requests_total', 'kind="grant",result="hit"');
+    const redisHits = metric(text, 'navimpact_cache_requests_total', 'kind="grant",result="hit"');
+    const localHits = metric(text, 'navimpact_cache_requests_total', 'kind="grant",result="local_hit"');
+    const hits = redisHits + localHits;
     const monitor = await token({ role: 'monitor' });
     const invalidatorMetrics = await (await fetch(`http://127.0.0.1:${invalidatorPort}/metrics`, { headers: { authorization: `Bearer ${monitor}` } })).text();
     const buckets = [...invalidatorMetrics.matchAll(/^navimpact_cache_invalidation_lag_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)].map((m) => ({ le: m[1], n: Number(m[2]) }));
     const count = buckets[buckets.length - 1]!.n;
     const quantile = (q: number) => buckets.find((b) => b.n >= q * count)?.le;
     process.stdout.write(
-      `stale-set race: ${reads.length} reads (${hits} cache hits), ${writes} writes, ${delayed} delayed fills, fills ${JSON.stringify(fills)}; commit-to-invalidation lag p50 <= ${quantile(0.5)} s, p99 <= ${quantile(0.99)} s (${count} events)\n`,
+      `stale-set race: ${reads.length} reads (${localHits} in-process hits, ${redisHits} Redis hits), ${writes} writes, ${delayed} delayed fills, fills ${JSON.stringify(fills)}; commit-to-invalidation lag p50 <= ${quantile(0.5)} s, p99 <= ${quantile(0.99)} s (${count} events)\n`,
     );
     // The race was exercised: some fills were refused because a newer version was there first.
     expect(fills.stale).toBeGreaterThan(0);
@@ -257,7 +262,8 @@ describe('cache - Redis stopped and started again', () => {
   it('answers from Postgres with /health degraded, then uses the cache again and never serves what changed meanwhile', async () => {
     const redisServer = await PrivateRedis.start({ persist: true });
     cleanups.push(() => redisServer.stop());
-    const stack = await startRestStack({ REDIS_URL: redisServer.url });
+    // The in-process layer off: this is about what Redis holds.
+    const stack = await startRestStack({ REDIS_URL: redisServer.url, CACHE_LOCAL_ENTRIES: '0' });
     cleanups.push(() => stack.stop());
     const ids = await insertGrants(stack, 20);
     await stack.gateway.waitFor(hasCode('InvalidatorReset'), 20_000);
