@@ -297,7 +297,9 @@ async function cacheCounters(server: Server, monitorToken: string): Promise<{ hi
     for (const m of text.matchAll(/^navimpact_cache_requests_total\{([^}]*)\}\s+(\S+)$/gm)) {
       const labels = m[1]!;
       if (!labels.includes('kind="grant"')) continue;
-      const result = /result="([^"]+)"/.exec(labels)?.[1] as keyof typeof out | undefined;
+      // A hit of the gateway's in-process layer (local_hit) is a cache hit that needed no Redis.
+      const raw = /result="([^"]+)"/.exec(labels)?.[1];
+      const result = (raw === 'local_hit' ? 'hit' : raw) as keyof typeof out | undefined;
       if (result && result in out) out[result] += Number(m[2]);
     }
     return out;

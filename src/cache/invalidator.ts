@@ -75,7 +75,9 @@ export class Invalidator {
     private readonly metrics: Metrics,
   ) {
     this.redis = new Redis(options.redisUrl, {
-      enableOfflineQueue: false,
+      // One command at a time waits for the connection (bounded by commandTimeout) rather
+      // than failing before the first connect.
+      enableOfflineQueue: true,
       maxRetriesPerRequest: 0,
       commandTimeout: 2_000,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
