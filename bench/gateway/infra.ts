@@ -30,7 +30,16 @@ export function setChildLifetime(seconds: number): void {
 const live = new Set<ChildProcess>();
 
 export function stopAll(): void {
-  for (const child of live) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of live) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    // `timeout` runs in a process group of its own (it calls setpgid), with the server in it:
+    // SIGKILL to the group, since a SIGKILLed `timeout` cannot pass the signal on.
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+  }
   live.clear();
 }
 

@@ -3,6 +3,7 @@
  * raw JSON shapes, CORS, hostile input, long-poll, the Victorian export, health and metrics.
  */
 import { parse } from 'csv-parse/sync';
+import { connect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ORIGIN } from '../gateway/harness.js';
 import { insertGrants, startRestStack, token, type RestStack } from './harness.js';
@@ -275,6 +276,45 @@ describe('rest - health and metrics', () => {
     expect(a.status).toBe(200);
     expect(a.json.status).toBe('ok');
     expect(Object.keys(a.json.checks).sort()).toEqual(['database', 'nats', 'redis', 'relay', 'scrapers']);
+  });
+
+  it('shows a scraper as degraded when its last status is not ok, or its last ok is older than SCRAPER_STALE_AFTER', async () => {
+    const nc = await connect({ servers: stack.nats.url });
+    try {
+      const publish = async (source: string, state: string, at: Date) => {
+        nc.publish(`scrape.status.${source}`, JSON.stringify({ state, at: at.toISOString() }));
+        await nc.flush();
+      };
+      const sources = async () => (await stack.get('/health', { token: null })).json;
+      await publish('fresh', 'ok', new Date());
+      await expect.poll(async () => (await sources()).checks.scrapers.sources.fresh?.up, { timeout: 5_000, interval: 20 }).toBe(true);
+      expect((await sources()).checks.scrapers.status).toBe('ok');
+
+      await publish('stale', 'ok', new Date(Date.now() - 14 * 3_600_000));
+      await expect.poll(async () => (await sources()).checks.scrapers.sources.stale?.up, { timeout: 5_000, interval: 20 }).toBe(false);
+      const degraded = await sources();
+      expect(degraded.status).toBe('degraded');
+      expect(degraded.checks.scrapers.status).toBe('degraded');
+
+      await publish('stale', 'ok', new Date());
+      await publish('blocked', 'blocked', new Date());
+      await expect.poll(async () => (await sources()).checks.scrapers.sources.blocked?.state, { timeout: 5_000, interval: 20 }).toBe('blocked');
+      const now = await sources();
+      expect(now.checks.scrapers.sources.stale.up).toBe(true);
+      expect(now.checks.scrapers.sources.blocked.up).toBe(false);
+      expect(now.checks.scrapers.status).toBe('degraded');
+      const metrics = (await stack.get('/metrics', { token: await token({ role: 'monitor' }) })).text;
+      expect(metrics).toContain('navimpact_scraper_up{source="blocked"} 0');
+      expect(metrics).toContain('navimpact_scraper_up{source="fresh"} 1');
+      // A status that is not one is ignored.
+      nc.publish('scrape.status.bad', '{"state":"fine"}');
+      await nc.flush();
+      await publish('blocked', 'ok', new Date());
+      await expect.poll(async () => (await sources()).checks.scrapers.status, { timeout: 5_000, interval: 20 }).toBe('ok');
+      expect((await sources()).checks.scrapers.sources.bad).toBeUndefined();
+    } finally {
+      await nc.close();
+    }
   });
 
   it('serves Prometheus text to monitor and admin tokens', async () => {
