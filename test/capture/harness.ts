@@ -9,62 +9,25 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { connect, type NatsConnection } from 'nats';
-import { afterAll, afterEach, beforeEach, expect } from 'vitest';
-import { PrivateNats } from '../support/nats.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { startService } from '../support/service.js';
+import { connect } from 'nats';
+import { expect } from 'vitest';
+import { serviceFixtures } from '../support/fixtures.js';
 import type { Child } from '../support/process.js';
 import { ChangeEvent } from '../../src/domain/events.js';
 import { GrantFromRow } from '../../src/domain/grant.js';
 
 /**
- * The fixtures of a capture suite: a private nats-server per test, the relays a test
- * started killed after it, databases dropped after the file.
+ * The fixtures of a capture suite: those of test/support/fixtures.ts, with the audit
+ * installed in every migrated database, and relays.
  */
 export function captureFixtures() {
-  let nats: PrivateNats | undefined;
-  let children: Child[] = [];
-  const cleanups: (() => Promise<void>)[] = [];
-  beforeEach(async () => {
-    nats = await PrivateNats.start();
-  });
-  afterEach(async () => {
-    await Promise.all(children.map((c) => c.kill('SIGKILL')));
-    children = [];
-    await nats?.stop();
-  });
-  afterAll(async () => {
-    for (const cleanup of cleanups) await cleanup();
-  });
-  const fixtures = {
-    get nats(): PrivateNats {
-      return nats!;
-    },
-    onCleanup(cleanup: () => Promise<void>): void {
-      cleanups.push(cleanup);
-    },
-    /** Migrates the database at `url` (as `npm run migrate` does) and installs the audit. */
-    async migrated(url: string): Promise<void> {
-      const migrate = startService({ DATABASE_URL: url }, ['migrate']);
-      expect((await migrate.exited).code).toBe(0);
-      await installAudit(url);
-    },
-    /** A fresh, migrated database on the shared server. */
-    async database(): Promise<TestDatabase> {
-      const db = await createTestDatabase();
-      cleanups.push(() => db.drop());
-      await fixtures.migrated(db.url);
-      return db;
-    },
+  const fixtures = serviceFixtures({ afterMigrate: installAudit });
+  return Object.assign(fixtures, {
     /** A relay process on `url` and this test's nats-server. */
     relay(url: string, extra: Record<string, string> = {}): Child {
-      const child = startService({ DATABASE_URL: url, NATS_URL: nats!.url, ROLES: 'relay', RELAY_LEADER_POLL: '250ms', ...extra });
-      children.push(child);
-      return child;
+      return fixtures.service({ DATABASE_URL: url, ROLES: 'relay', RELAY_LEADER_POLL: '250ms', ...extra });
     },
-  };
-  return fixtures;
+  });
 }
 
 export async function installAudit(url: string): Promise<void> {

@@ -6,53 +6,18 @@
  */
 import pg from 'pg';
 import { connect, headers, type NatsConnection } from 'nats';
-import { afterAll, afterEach, beforeEach, expect } from 'vitest';
-import { PrivateNats } from '../support/nats.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { startService } from '../support/service.js';
+import { serviceFixtures } from '../support/fixtures.js';
 import type { Child } from '../support/process.js';
 
+/** The fixtures of an ingest suite: those of test/support/fixtures.ts, and ingest processes. */
 export function ingestFixtures() {
-  let nats: PrivateNats | undefined;
-  let children: Child[] = [];
-  const cleanups: (() => Promise<void>)[] = [];
-  beforeEach(async () => {
-    nats = await PrivateNats.start();
-  });
-  afterEach(async () => {
-    await Promise.all(children.map((c) => c.kill('SIGKILL')));
-    children = [];
-    await nats?.stop();
-  });
-  afterAll(async () => {
-    for (const cleanup of cleanups) await cleanup();
-  });
-  const fixtures = {
-    get nats(): PrivateNats {
-      return nats!;
-    },
-    onCleanup(cleanup: () => Promise<void>): void {
-      cleanups.push(cleanup);
-    },
-    async migrated(url: string): Promise<void> {
-      const migrate = startService({ DATABASE_URL: url }, ['migrate']);
-      const { code } = await migrate.exited;
-      expect(code, migrate.lines.slice(-5).join('\n')).toBe(0);
-    },
-    async database(): Promise<TestDatabase> {
-      const db = await createTestDatabase();
-      cleanups.push(() => db.drop());
-      await fixtures.migrated(db.url);
-      return db;
-    },
+  const fixtures = serviceFixtures();
+  return Object.assign(fixtures, {
     /** An ingest process on `url` and this test's nats-server. */
     ingest(url: string, extra: Record<string, string> = {}): Child {
-      const child = startService({ DATABASE_URL: url, NATS_URL: nats!.url, ROLES: 'ingest', ...extra });
-      children.push(child);
-      return child;
+      return fixtures.service({ DATABASE_URL: url, ROLES: 'ingest', ...extra });
     },
-  };
-  return fixtures;
+  });
 }
 
 export interface Outgoing {
