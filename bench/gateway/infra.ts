@@ -10,7 +10,7 @@
 import { spawn, fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
@@ -410,4 +410,21 @@ export class LoadProcess {
     await this.exited;
     clearTimeout(killer);
   }
+}
+
+/**
+ * Waits (at most `maxMs`) until the machine is quiet apart from us (other sessions' tests
+ * share it): fewer than `busyCores` cores busy over one second. Returns the last reading.
+ */
+export async function waitQuiet(maxMs: number, busyCores: number): Promise<number> {
+  const until = now() + maxMs;
+  let busy = 0;
+  do {
+    const m0 = machineCpu();
+    await sleep(1_000);
+    const m1 = machineCpu();
+    busy = (m1.busy - m0.busy) / ((m1.total - m0.total) / cpus().length);
+    if (busy < busyCores) break;
+  } while (now() < until);
+  return round(busy, 2);
 }

@@ -34,7 +34,7 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'nats';
 import pg from 'pg';
 import { Committer } from './commits.js';
-import { BenchDatabase, CpuMeter, Inspector, type MemoryUsage, LoadProcess, PrivateNats, ROOT, now, percentile, round, rssBytes, setChildLifetime, sleep, startTs, stopAll, machineCpu, type Proc } from './infra.js';
+import { BenchDatabase, CpuMeter, Inspector, type MemoryUsage, LoadProcess, PrivateNats, ROOT, now, percentile, round, rssBytes, setChildLifetime, sleep, startTs, stopAll, waitQuiet, type Proc } from './infra.js';
 import type { ClientKind, ConnectReply, HandshakeReply, LatencyReply, SnapshotReply } from './load.js';
 import type { Target } from './wire.js';
 
@@ -173,19 +173,6 @@ function latencyStats(values: number[]) {
   return { p50: round(percentile(sorted, 50)), p90: round(percentile(sorted, 90)), p99: round(percentile(sorted, 99)), max: round(sorted[sorted.length - 1] ?? NaN), samples: sorted.length };
 }
 
-/** Waits (at most `maxMs`) until the machine is quiet apart from us: other sessions' tests share it. */
-async function waitQuiet(maxMs: number): Promise<number> {
-  const until = now() + maxMs;
-  let busy = 0;
-  do {
-    const m0 = machineCpu();
-    await sleep(1_000);
-    const m1 = machineCpu();
-    busy = (m1.busy - m0.busy) / ((m1.total - m0.total) / cpus().length);
-    if (busy < 0.35) break;
-  } while (now() < until);
-  return round(busy, 2);
-}
 
 // --- 1. fan-out --------------------------------------------------------------------------
 
@@ -285,7 +272,7 @@ async function fanoutAll(envs: Record<string, Env>, targets: Target[]) {
 /** One step of the ladder: commits at `rate` for a step, then drain. Returns why it saturated, if it did. */
 async function step(c: Contender, rate: number, attempt = 1): Promise<string | undefined> {
   const { loads, meter, env, target, server } = c;
-  const quiet = await waitQuiet(5_000);
+  const quiet = await waitQuiet(5_000, 0.35);
   await Promise.all(loads.map((l) => l.request({ cmd: 'mark' })));
   const open = sum((await snapshots(loads)).map((s) => s.open));
   meter.reset();
@@ -437,7 +424,7 @@ async function memory(env: Env, target: Target) {
 // --- 3. handshakes -----------------------------------------------------------------------
 
 async function handshakes(env: Env, target: Target) {
-  await waitQuiet(10_000);
+  await waitQuiet(10_000, 0.35);
   log(`handshakes ${target}: ${CFG.procs} x ${CFG.handshakeConcurrency} loops for ${CFG.handshakeSeconds} s`);
   const server = await startServer(env, target);
   const loads = startLoads(CFG.procs);

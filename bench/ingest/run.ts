@@ -26,7 +26,6 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { connect } from 'nats';
 import { normaliseRecord, type GrantInput } from '../../src/domain/scraped.js';
-import { UPSERT_SQL } from '../../src/ingest/upsert.js';
 import { ensureScrapeStreams } from '../../src/bus/streams.js';
 import { PrivateNats } from '../../test/support/nats.js';
 import { testLog } from '../../test/support/log.js';

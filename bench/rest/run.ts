@@ -54,7 +54,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import { CpuMeter, PrivateNats, ROOT, freePort, machineCpu, now, round, setChildLifetime, sleep, sql, startProc, startTs, stopAll, type Proc } from '../gateway/infra.js';
+import { CpuMeter, PrivateNats, ROOT, freePort, now, round, setChildLifetime, sleep, sql, startProc, startTs, stopAll, waitQuiet, type Proc } from '../gateway/infra.js';
 import { BUCKET_US, type Command, type RunCommand, type RunReply } from './load.js';
 
 const { values: a } = parseArgs({
@@ -363,19 +363,6 @@ function latency(h: Map<number, number>) {
   return { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: round((((buckets[buckets.length - 1]?.[0] ?? 0) + 1) * BUCKET_US) / 1000, 2), mean: round(sum / Math.max(1, total) / 1000, 3), samples: total };
 }
 
-/** Waits (at most `maxMs`) until the machine is quiet: other sessions' tests share it. */
-async function waitQuiet(maxMs: number): Promise<number> {
-  const until = now() + maxMs;
-  let busy = 0;
-  do {
-    const m0 = machineCpu();
-    await sleep(1_000);
-    const m1 = machineCpu();
-    busy = (m1.busy - m0.busy) / ((m1.total - m0.total) / cpus().length);
-    if (busy < 0.3) break;
-  } while (now() < until);
-  return round(busy, 2);
-}
 
 interface Ctx {
   servers: Record<string, Server>;
@@ -477,7 +464,7 @@ async function measure(ctx: Ctx, v: VariantName, round_: number, generator: Load
   const server = serverOf(ctx, v);
   const headers: Record<string, string> = VARIANTS[v].auth ? { authorization: `Bearer ${ctx.viewerToken}` } : {};
   const generate = (seconds: number) => (generator === 'wrk' ? viaWrk(server.port, ctx.pathsFile, headers, seconds) : viaAutocannon(server.port, ctx.paths, headers, seconds));
-  const quietBefore = await waitQuiet(20_000);
+  const quietBefore = await waitQuiet(20_000, 0.3);
   // Every id read once more, so a run starts with the whole set in the cache.
   await getAll(server.port, ctx.paths, headers);
   await generate(CFG.warmupSeconds);

@@ -8,7 +8,7 @@ import { generateKeyPair, exportSPKI, SignJWT, base64url } from 'jose';
 import { connect as natsConnect } from 'nats';
 import { startService, hasCode } from '../support/service.js';
 import type { Child } from '../support/process.js';
-import { Client, connect, ORIGIN, refusal, SECRET, startStack, token, type Stack } from './harness.js';
+import { Client, connect, ORIGIN, refusal, startStack, token, type Stack } from './harness.js';
 
 let stack: Stack;
 const extra: Child[] = [];

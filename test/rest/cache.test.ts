@@ -21,14 +21,14 @@ import { createPool } from '../../src/db/pool.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { Rest } from '../../src/rest/index.js';
 import { EnvSchema } from '../../src/config/schema.js';
-import { connect, inParallel, SECRET, startStack, token, type Stack } from '../gateway/harness.js';
+import { connect, inParallel, SECRET, token, type Stack } from '../gateway/harness.js';
 import { PrivateNats } from '../support/nats.js';
 import { freePort } from '../support/ports.js';
 import { createTestDatabase } from '../support/postgres.js';
 import { PrivateRedis } from '../support/redis.js';
 import { hasCode, startService } from '../support/service.js';
 import { testLog } from '../support/log.js';
-import { insertGrants, startRestStack, type RestStack } from './harness.js';
+import { insertGrants, startRestStack } from './harness.js';
 
 const SHARED_REDIS = 'redis://127.0.0.1:6379';
 const cleanups: (() => Promise<unknown>)[] = [];
