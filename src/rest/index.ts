@@ -16,7 +16,7 @@ import { ChangesRoute } from './changes.js';
 import { victoriaExport } from './export.js';
 import { GrantRoutes } from './grants.js';
 import { health } from './health.js';
-import { Router } from './http.js';
+import { HttpError, Router } from './http.js';
 import { RecentChanges } from './recent.js';
 import { ScraperWatch } from './scrapers.js';
 
@@ -111,10 +111,12 @@ export class Rest implements GatewayExtension {
       await auth.principal(req);
       return grants.byId(req);
     });
+    let changes: ChangesRoute | undefined;
     router.get('/v1/changes', 'changes', 0, async (req) => {
       await auth.principal(req);
-      if (!this.recent) throw new Error('feed not started');
-      return new ChangesRoute(feed, this.recent, options.maxLimit).handle(req);
+      if (!this.recent) throw new HttpError(503, 'starting', 'the gateway is starting');
+      changes ??= new ChangesRoute(feed, this.recent, options.maxLimit);
+      return changes.handle(req);
     });
     router.get('/v1/exports/victoria.csv', 'export_victoria', 0, async (req) => {
       await auth.principal(req);
