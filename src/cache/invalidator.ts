@@ -42,7 +42,7 @@ export interface InvalidatorOptions {
 }
 
 /** What the invalidator needs of a change event; the rest of the payload is not parsed into objects. */
-const EventHead = z.object({ op: ChangeOp, id: z.uuid(), version: z.number().int().positive(), committedAt: z.string() });
+const EventHead = z.object({ op: ChangeOp, id: z.guid(), version: z.number().int().positive(), committedAt: z.string() });
 
 interface InvalidatorCommands {
   cacheInvalidate(watermark: string, ...args: (string | number)[]): Promise<number>;

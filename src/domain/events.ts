@@ -14,7 +14,7 @@ export const ChangeEvent = z
     /** Position in stream GRANTS; strictly increasing in commit order. */
     seq: z.number().int().positive(),
     op: ChangeOp,
-    id: z.uuid(),
+    id: z.guid(),
     /** The row's version after the change; a delete carries the deleted version plus one. */
     version: z.number().int().positive(),
     /** The whole row after the change; null on delete. */

@@ -33,10 +33,20 @@ export const MAX_AMOUNT = 999_999_999_999.99;
 export const IsoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date as YYYY-MM-DD');
 export const Amount = z.number().finite().min(0).max(MAX_AMOUNT);
 
+/**
+ * A Grant as the service hands it out: what the database holds, whoever wrote it. Where the
+ * database is looser than what ingest accepts, this schema follows the database, so that a
+ * row written by another application (an empty `source`, an outcome domain added to the
+ * lookup table by hand) is still served as stored rather than failing every page that
+ * holds it. CONTRACT section 3 says the enumeration holds "at least" its three values.
+ * Strictness lives at the edges that need it: ingest (`scraped.ts`) and the Victorian
+ * export (`rest/export.ts`, which answers 422 for such a row). Ids are any UUID Postgres
+ * accepts (`z.guid`), not only RFC 4122 variants: `psql` may write `1111...-1111`.
+ */
 export const Grant = z.object({
-  id: z.uuid(),
-  source: z.string().min(1),
-  externalId: z.string().min(1),
+  id: z.guid(),
+  source: z.string(),
+  externalId: z.string(),
   title: z.string().min(1),
   description: z.string().nullable(),
   agency: z.string().nullable(),
@@ -49,7 +59,8 @@ export const Grant = z.object({
   status: GrantStatus,
   categories: z.array(z.string()),
   locations: z.array(Location),
-  vicOutcomeDomain: VicOutcomeDomain.nullable(),
+  /** One of VIC_OUTCOME_DOMAINS when written by the service; see above. */
+  vicOutcomeDomain: z.string().min(1).nullable(),
   version: z.number().int().positive(),
   updatedAt: z.iso.datetime({ offset: true }),
 });
@@ -68,7 +79,7 @@ const timestamp = z.union([z.date(), z.string()]).transform((value, ctx) => {
 
 /** A `grants` row as Postgres returns it, through `pg` or through `row_to_json`. */
 export const GrantRow = z.object({
-  id: z.uuid(),
+  id: z.guid(),
   source: z.string(),
   external_id: z.string(),
   title: z.string(),
@@ -83,7 +94,7 @@ export const GrantRow = z.object({
   status: GrantStatus,
   categories: z.array(z.string()).nullable(),
   locations: z.array(Location).nullable(),
-  vic_outcome_domain: VicOutcomeDomain.nullable(),
+  vic_outcome_domain: z.string().min(1).nullable(),
   version: bigintish,
   updated_at: timestamp,
 });

@@ -258,6 +258,15 @@ describe('rest - Victorian export', () => {
     await stack.sql(`INSERT INTO vic_outcome_domains (code) VALUES ('sport') ON CONFLICT DO NOTHING`);
     await stack.sql(`UPDATE grants SET vic_outcome_domain = 'sport' WHERE id = $1`, [ids[7]]);
     await stack.sql(`UPDATE grants SET vic_outcome_domain = NULL WHERE id = $1`, [ids[8]]);
+    // The API still serves such a row as stored (only the export is strict).
+    const odd = await stack.get(`/v1/grants/${ids[7]}`);
+    expect(odd.status).toBe(200);
+    expect(odd.json.vicOutcomeDomain).toBe('sport');
+    expect((await stack.get('/v1/grants?limit=500')).status).toBe(200);
+    const manual = await stack.sql(`INSERT INTO grants (id, source, external_id, title) VALUES ('11111111-1111-1111-1111-111111111111', '', '', 'Typed in psql') RETURNING id`);
+    const typed = await stack.get(`/v1/grants/${manual.rows[0].id}`);
+    expect(typed.status).toBe(200);
+    expect(typed.json).toMatchObject({ source: '', externalId: '', title: 'Typed in psql' });
     const a = await stack.get('/v1/exports/victoria.csv');
     expect(a.status).toBe(422);
     expect(a.json.error.code).toBe('export_invalid');
