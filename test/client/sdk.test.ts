@@ -170,6 +170,7 @@ class Stack {
       ROLES: 'gateway',
       JWT_SECRET: SECRET,
       CORS_ORIGINS: 'https://app.example.org',
+      CACHE_PREFIX: `t${randomUUID().slice(0, 8)}:`,
       ...gatewayEnv,
     });
     // A fixed port rather than PORT=0: uWebSockets.js sets SO_REUSEADDR only on a non-zero
@@ -410,6 +411,24 @@ describe('sdk - against the gateway', () => {
     expect(rec.errors.map((e) => [e.code, e.closeCode])).toEqual([['forbidden', 4003]]);
     expect(rec.welcomes).toHaveLength(1);
     expect(c.pendingTimers).toBe(0);
+  });
+
+  it('sdk - recovered:false with restBaseUrl delivers a snapshot from the real REST routes, then live events', async () => {
+    const seeded = [await stack.insert('a'), await stack.insert('b'), await stack.insert('c')];
+    const c = client({ url: stack.url, token: await token(), restBaseUrl: `http://127.0.0.1:${stack.port}` });
+    // A position this stream never had: the gateway answers recovered:false.
+    c.client.subscribe('grants', { since: 1_000_000 });
+    await c.client.connect();
+    await c.rec.until(() => c.rec.reloads.length === 1, 'the reload with its snapshot');
+    const snapshot = c.rec.reloads[0]!.snapshot!;
+    expect(snapshot).not.toBeNull();
+    expect(snapshot.items.map((g) => g.id).sort()).toEqual(seeded.map((s) => s.id).sort());
+    expect(snapshot.items.every((g) => g.version === 1 && typeof g.maxAmount === 'number')).toBe(true);
+    expect(typeof snapshot.seq).toBe('number');
+    const live = await stack.updates([seeded[1]!.id], 1, 'after the reload');
+    await c.rec.until(() => c.rec.grants.length === 1, 'the live change');
+    expectExactly(c.rec.grants, live);
+    expect(c.rec.errors).toEqual([]);
   });
 
   it('sdk - recovered:false calls onReload, then continues live from the subscribed seq', async () => {

@@ -2,6 +2,7 @@
  * A real stack for gateway tests: a fresh database, a private nats-server, the relay and the
  * gateway each in its own process (they meet only through NATS), and raw WebSocket clients.
  */
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { SignJWT, type JWTPayload } from 'jose';
 import { WebSocket } from 'ws';
@@ -37,7 +38,8 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   await relay.waitFor(hasCode('RelayLeaderAcquired'));
   // A fixed free port: uWS sets SO_REUSEADDR only for a non-zero port, so a gateway started
   // on port 0 could not be restarted on the port it got.
-  const gatewayEnv = { ...base, ROLES: 'gateway', PORT: String(await freePort()), JWT_SECRET: SECRET, CORS_ORIGINS: ORIGIN, ...env };
+  // A cache prefix of its own: stacks share the machine's Redis.
+  const gatewayEnv = { ...base, ROLES: 'gateway', PORT: String(await freePort()), JWT_SECRET: SECRET, CORS_ORIGINS: ORIGIN, CACHE_PREFIX: `t${randomUUID().slice(0, 8)}:`, ...env };
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   const stack: Stack = {
