@@ -117,6 +117,12 @@ export class GrantCache {
     }
   }
 
+  /** The invalidation watermark, or null when there is none (no invalidator has run on this Redis). */
+  async watermark(): Promise<number | null> {
+    const value = await this.redis.get(this.watermarkKey);
+    return value === null ? null : Number(value);
+  }
+
   grantKey(id: string): string {
     return `${this.options.prefix}g:${id}`;
   }

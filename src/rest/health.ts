@@ -42,6 +42,8 @@ export interface HealthDeps {
   nc: NatsConnection;
   cache: GrantCache;
   scrapers: ScraperWatch;
+  /** The stream sequence a cached grant must reflect now (Rest.required). */
+  required: () => number;
 }
 
 export async function health(deps: HealthDeps): Promise<Reply> {
@@ -62,7 +64,15 @@ export async function health(deps: HealthDeps): Promise<Reply> {
       await deps.nc.rtt();
       return { status: 'ok' };
     }),
-    timed(async () => ((await deps.cache.ping()) ? { status: 'ok' } : { status: 'degraded', error: 'Redis unreachable; serving from Postgres' })),
+    timed(async () => {
+      if (!(await deps.cache.ping())) return { status: 'degraded', error: 'Redis unreachable; serving from Postgres' };
+      // Cached grants are only served once the invalidator has caught up (docs/cache.md).
+      const watermark = await deps.cache.watermark();
+      const required = deps.required();
+      if (watermark === null) return { status: 'degraded', watermark, error: 'no invalidation watermark: is an invalidator running?' };
+      if (watermark < required) return { status: 'degraded', watermark, required, error: 'the invalidator is behind; serving from Postgres' };
+      return { status: 'ok', watermark };
+    }),
   ]);
   const sources = deps.scrapers.report();
   const scrapers: Check = { status: Object.values(sources).every((s) => s.up) ? 'ok' : 'degraded', sources };

@@ -122,7 +122,7 @@ export class Rest implements GatewayExtension {
       await auth.principal(req);
       return victoriaExport(deps.pool);
     });
-    router.get('/health', 'health', 0, () => health({ pool: deps.pool, nc: deps.nc, cache: deps.cache, scrapers: this.scrapers }));
+    router.get('/health', 'health', 0, () => health({ pool: deps.pool, nc: deps.nc, cache: deps.cache, scrapers: this.scrapers, required: () => this.required() }));
     router.get('/metrics', 'metrics', 0, async (req) => {
       await auth.monitor(req);
       this.scrapers.report();

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { startStack, token, type Stack } from '../gateway/harness.js';
+import { hasCode } from '../support/service.js';
 
 export { token };
 
@@ -22,7 +23,10 @@ export interface HttpAnswer {
 
 export async function startRestStack(env: Record<string, string> = {}): Promise<RestStack> {
   const prefix = `t${randomUUID().slice(0, 8)}:`;
-  const stack = await startStack({ ROLES: 'gateway,invalidator', CACHE_PREFIX: prefix, CACHE_TOMBSTONE_TTL: '4s', REDIS_URL: 'redis://127.0.0.1:6379', ...env });
+  const roles = env.ROLES ?? 'gateway,invalidator';
+  const stack = await startStack({ ROLES: roles, CACHE_PREFIX: prefix, CACHE_TOMBSTONE_TTL: '4s', REDIS_URL: 'redis://127.0.0.1:6379', ...env });
+  // With an invalidator, tests start once it has set the cache's watermark.
+  if (roles.includes('invalidator')) await stack.gateway.waitFor((l) => hasCode('InvalidatorReset')(l) || hasCode('InvalidatorResumed')(l), 30_000, 'the invalidator');
   const viewer = await token({ sub: 'rest-tests', ttlSec: 3_600 });
   return Object.assign(stack, {
     prefix,
