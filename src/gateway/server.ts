@@ -325,9 +325,10 @@ export class Gateway {
       case 'ping':
         return void this.send(ws, frame.ref === undefined ? '{"type":"pong"}' : JSON.stringify({ type: 'pong', ref: frame.ref }));
       case 'subscribe':
-        return void this.subscribe(ws, frame.topic, frame.since, frame.ref);
+        // Events are published under the lower-case id (as Postgres writes uuids): `grant:<ID>` is the same topic.
+        return void this.subscribe(ws, frame.topic.toLowerCase() as Topic, frame.since, frame.ref);
       case 'unsubscribe':
-        return this.unsubscribe(ws, frame.topic, frame.ref);
+        return this.unsubscribe(ws, frame.topic.toLowerCase() as Topic, frame.ref);
       case 'auth':
         return void this.reauth(ws, frame.token, frame.ref);
     }

@@ -261,6 +261,20 @@ describe('delivery', () => {
     for (const c of [all, one, elsewhere]) c.close();
   });
 
+  it('delivery - grant:<ID> in upper case is the same topic as in lower case', async () => {
+    const id = await insertGrant('Case');
+    const upper = await connect(stack.port, { token: await token({ sub: 'd4' }) });
+    upper.send({ type: 'subscribe', topic: `grant:${id.toUpperCase()}`, ref: 'up' });
+    const answer = await upper.next((f) => f.ref === 'up');
+    expect(answer).toMatchObject({ type: 'subscribed', topic: `grant:${id}` });
+    await stack.sql("UPDATE grants SET title = 'Case 2' WHERE id = $1", [id]);
+    // (the insert may arrive first: the relay publishes it after the subscribe)
+    expect(await upper.next((f) => f.type === 'grant' && f.version === 2)).toMatchObject({ id, op: 'update' });
+    upper.send({ type: 'unsubscribe', topic: `grant:${id.toUpperCase()}`, ref: 'down' });
+    expect(await upper.next((f) => f.ref === 'down')).toMatchObject({ type: 'unsubscribed', topic: `grant:${id}` });
+    upper.close();
+  });
+
   it('delivery - resume: 1,000 changes while away arrive once and in order, then live ones, nothing twice at the seam', async () => {
     const watcher = await connect(stack.port, { token: await token({ sub: 'watch' }) });
     watcher.send({ type: 'subscribe', topic: 'grants' });
