@@ -29,6 +29,7 @@ import { LogCode } from '../domain/codes.js';
 import { ChangeOp, Streams, Subjects } from '../domain/events.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import { cacheKeys, type CacheKeys } from './keys.js';
 import { INVALIDATE, RESET } from './scripts.js';
 import { fillWindowMs } from './store.js';
 
@@ -65,6 +66,7 @@ export class Invalidator {
   private stopped = false;
   private stopWaiters: (() => void)[] = [];
   private redisDown = false;
+  private readonly keys: CacheKeys;
   /** Sequence up to which this invalidator applied every event (-1 before the first). */
   position = -1;
 
@@ -74,6 +76,7 @@ export class Invalidator {
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
+    this.keys = cacheKeys(options.prefix);
     this.redis = new Redis(options.redisUrl, {
       // One command at a time waits for the connection (bounded by commandTimeout) rather
       // than failing before the first connect.
@@ -86,10 +89,6 @@ export class Invalidator {
     this.redis.defineCommand('cacheInvalidate', { numberOfKeys: 1, lua: INVALIDATE });
     this.redis.defineCommand('cacheReset', { numberOfKeys: 1, lua: RESET });
     this.redis.on('error', () => undefined);
-  }
-
-  private get watermarkKey(): string {
-    return `${this.options.prefix}wm`;
   }
 
   async start(): Promise<void> {
@@ -130,7 +129,7 @@ export class Invalidator {
 
   /** Where to start: watermark + 1, or 'reset' when the stream no longer holds that far back. */
   private async resumePoint(): Promise<number | 'reset'> {
-    const watermark = await this.retry(() => this.redis.get(this.watermarkKey));
+    const watermark = await this.retry(() => this.redis.get(this.keys.watermark));
     const info = await (await this.nc.jetstreamManager()).streams.info(Streams.grants);
     if (watermark === null) return 'reset';
     const wm = Number(watermark);
@@ -146,14 +145,14 @@ export class Invalidator {
     const first = await this.retry(() => this.deleteAll());
     await this.pause(window + 100);
     const second = await this.retry(() => this.deleteAll());
-    await this.retry(() => this.redis.cacheReset(this.watermarkKey, head));
+    await this.retry(() => this.redis.cacheReset(this.keys.watermark, head));
     this.log.warn({ code: LogCode.InvalidatorReset, watermark: head, deleted: first + second }, 'cache emptied: it had no watermark, or one older than stream GRANTS holds');
     return head + 1;
   }
 
   private async deleteAll(): Promise<number> {
     let deleted = 0;
-    for (const pattern of [`${this.options.prefix}g:*`, `${this.options.prefix}l:*`]) {
+    for (const pattern of this.keys.patterns) {
       let cursor = '0';
       do {
         const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
@@ -191,20 +190,20 @@ export class Invalidator {
   }
 
   private async apply(batch: JsMsg[]): Promise<void> {
-    const args: (string | number)[] = [`${this.options.prefix}g:`, batch[0]!.seq, batch[batch.length - 1]!.seq, this.options.tombstoneTtlMs];
+    const args: (string | number)[] = [this.keys.grantPrefix, batch[0]!.seq, batch[batch.length - 1]!.seq, this.options.tombstoneTtlMs];
     const committed: number[] = [];
     for (const m of batch) {
       const parsed = EventHead.safeParse(m.json());
       if (!parsed.success) {
         // Cannot happen with events the relay wrote; the grant's key is removed outright.
         this.log.error({ code: LogCode.InvalidatorEventInvalid, seq: m.seq, subject: m.subject }, 'change event not understood; its cache key is dropped');
-        await this.retry(() => this.redis.unlink(`${this.options.prefix}g:${m.subject.slice(Subjects.grantChanged('').length)}`));
+        await this.retry(() => this.redis.unlink(this.keys.grant(m.subject.slice(Subjects.grantChanged('').length))));
         continue;
       }
       args.push(parsed.data.id, parsed.data.version);
       committed.push(Date.parse(parsed.data.committedAt));
     }
-    const result = await this.retry(() => this.redis.cacheInvalidate(this.watermarkKey, ...args));
+    const result = await this.retry(() => this.redis.cacheInvalidate(this.keys.watermark, ...args));
     if (result === NO_WATERMARK) throw new Restart('reset');
     if (result !== APPLIED) {
       this.log.warn({ code: LogCode.InvalidatorRewound, watermark: result, batchFrom: batch[0]!.seq }, 'cache watermark is behind this invalidator (Redis restored from an older snapshot?); rewinding');

@@ -14,11 +14,11 @@
  *   last came back: entries that missed invalidations during an outage or while the
  *   invalidator was down are not served.
  */
-import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import { cacheKeys, type CacheKeys } from './keys.js';
 import { FILL, READ } from './scripts.js';
 
 export interface CacheOptions {
@@ -66,6 +66,7 @@ export class GrantCache {
   private readonly redis: CacheRedis;
   private up = false;
   private readonly windowMs: number;
+  private readonly keys: CacheKeys;
   /** Counter children, looked up once (prom-client hashes labels on every `inc`). */
   private readonly counted: Record<'g' | 'l', Record<'hit' | 'miss' | 'error', { inc(): void }>>;
   /** Called when Redis comes back after being away, to raise the floor of `required`. */
@@ -78,6 +79,7 @@ export class GrantCache {
     private readonly metrics: Metrics,
   ) {
     this.windowMs = fillWindowMs(options.tombstoneTtlMs);
+    this.keys = cacheKeys(options.prefix);
     const children = (kind: string) => ({
       hit: metrics.cacheRequests.labels({ kind, result: 'hit' }),
       miss: metrics.cacheRequests.labels({ kind, result: 'miss' }),
@@ -119,36 +121,24 @@ export class GrantCache {
 
   /** The invalidation watermark, or null when there is none (no invalidator has run on this Redis). */
   async watermark(): Promise<number | null> {
-    const value = await this.redis.get(this.watermarkKey);
+    const value = await this.redis.get(this.keys.watermark);
     return value === null ? null : Number(value);
   }
 
-  grantKey(id: string): string {
-    return `${this.options.prefix}g:${id}`;
-  }
-
-  listKey(query: string): string {
-    return `${this.options.prefix}l:${createHash('sha1').update(query).digest('base64url')}`;
-  }
-
-  get watermarkKey(): string {
-    return `${this.options.prefix}wm`;
-  }
-
   readGrant(id: string, required: number): Promise<Cached | undefined> {
-    return this.read(this.grantKey(id), required, 'g');
+    return this.read(this.keys.grant(id), required, 'g');
   }
 
   readList(query: string, required: number): Promise<Cached | undefined> {
-    return this.read(this.listKey(query), required, 'l');
+    return this.read(this.keys.list(query), required, 'l');
   }
 
   fillGrant(id: string, version: number, json: string, readAt: number): Promise<void> {
-    return this.fill(this.grantKey(id), version, json, readAt);
+    return this.fill(this.keys.grant(id), version, json, readAt);
   }
 
   fillList(query: string, seq: number, json: string, readAt: number): Promise<void> {
-    return this.fill(this.listKey(query), seq, json, readAt);
+    return this.fill(this.keys.list(query), seq, json, readAt);
   }
 
   private async read(key: string, required: number, kind: 'g' | 'l'): Promise<Cached | undefined> {
@@ -159,7 +149,7 @@ export class GrantCache {
     }
     let value: string | null;
     try {
-      value = await this.redis.cacheRead(key, this.watermarkKey, required, kind);
+      value = await this.redis.cacheRead(key, this.keys.watermark, required, kind);
     } catch (err) {
       counted.error.inc();
       this.log.debug({ code: LogCode.CacheUnavailable, err }, 'cache read failed');

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { cacheKeys } from '../../src/cache/keys.js';
 import { GrantCache } from '../../src/cache/store.js';
 import { GrantFromRow } from '../../src/domain/grant.js';
 import { Gateway } from '../../src/gateway/server.js';
@@ -42,7 +43,7 @@ async function staleEntries(redis: Redis, prefix: string, sql: (text: string, pa
   const keys: string[] = [];
   let cursor = '0';
   do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}g:*`, 'COUNT', 1_000);
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${cacheKeys(prefix).grantPrefix}*`, 'COUNT', 1_000);
     cursor = next;
     keys.push(...found);
   } while (cursor !== '0');
@@ -51,7 +52,7 @@ async function staleEntries(redis: Redis, prefix: string, sql: (text: string, pa
     const value = await redis.get(key);
     if (!value?.startsWith('v')) continue;
     const nl = value.indexOf('\n');
-    const id = key.slice(`${prefix}g:`.length);
+    const id = key.slice(cacheKeys(prefix).grantPrefix.length);
     const { rows } = await sql('SELECT row_to_json(g) AS row FROM grants g WHERE id = $1', [id]);
     const db = rows[0] ? JSON.stringify(GrantFromRow.parse(rows[0].row)) : null;
     if (db !== value.slice(nl + 1)) stale.push({ id, cached: Number(value.slice(1, nl)), db: rows[0] ? Number(rows[0].row.version) : null });
@@ -100,7 +101,7 @@ describe.each([
     await invalidator.waitFor(hasCode('InvalidatorReset'), 20_000);
     const redis = new Redis(SHARED_REDIS);
     cleanups.push(async () => redis.disconnect());
-    const watermark = async () => Number((await redis.get(`${prefix}wm`)) ?? -1);
+    const watermark = async () => Number((await redis.get(cacheKeys(prefix).watermark)) ?? -1);
     const cache = new GrantCache(SHARED_REDIS, { prefix, ttlMs: 300_000, tombstoneTtlMs: 60_000 }, testLog, metrics);
     const verifier = await createTokenVerifier({ secret: SECRET });
     let delayed = 0;
@@ -251,8 +252,8 @@ describe('cache - invalidator killed and restarted', () => {
     const head = await drained(stack);
     const redis = new Redis(SHARED_REDIS);
     cleanups.push(async () => redis.disconnect());
-    await expect.poll(async () => Number(await redis.get(`${stack.prefix}wm`)), { timeout: 30_000, interval: 50 }).toBe(head);
-    const cached = (await redis.keys(`${stack.prefix}g:*`)).length;
+    await expect.poll(async () => Number(await redis.get(cacheKeys(stack.prefix).watermark)), { timeout: 30_000, interval: 50 }).toBe(head);
+    const cached = (await redis.keys(`${cacheKeys(stack.prefix).grantPrefix}*`)).length;
     expect(cached).toBeGreaterThan(100);
     expect(await staleEntries(redis, stack.prefix, stack.sql)).toEqual([]);
   }, 180_000);
