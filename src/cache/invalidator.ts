@@ -27,6 +27,7 @@ import { z } from 'zod';
 import { ensureGrantsStream } from '../bus/streams.js';
 import { LogCode } from '../domain/codes.js';
 import { ChangeOp, Streams, Subjects } from '../domain/events.js';
+import { GrantId } from '../domain/grant.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { cacheKeys, type CacheKeys } from './keys.js';
@@ -43,7 +44,7 @@ export interface InvalidatorOptions {
 }
 
 /** What the invalidator needs of a change event; the rest of the payload is not parsed into objects. */
-const EventHead = z.object({ op: ChangeOp, id: z.guid(), version: z.number().int().positive(), committedAt: z.string() });
+const EventHead = z.object({ op: ChangeOp, id: GrantId, version: z.number().int().positive(), committedAt: z.string() });
 
 interface InvalidatorCommands {
   cacheInvalidate(watermark: string, ...args: (string | number)[]): Promise<number>;

@@ -3,7 +3,7 @@
  * and, with `type: "grant"`, what the gateway sends to browsers (section 5).
  */
 import { z } from 'zod';
-import { Grant } from './grant.js';
+import { Grant, GrantId } from './grant.js';
 
 export const CHANGE_OPS = ['insert', 'update', 'delete'] as const;
 export const ChangeOp = z.enum(CHANGE_OPS);
@@ -14,7 +14,7 @@ export const ChangeEvent = z
     /** Position in stream GRANTS; strictly increasing in commit order. */
     seq: z.number().int().positive(),
     op: ChangeOp,
-    id: z.guid(),
+    id: GrantId,
     /** The row's version after the change; a delete carries the deleted version plus one. */
     version: z.number().int().positive(),
     /** The whole row after the change; null on delete. */

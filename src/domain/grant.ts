@@ -27,6 +27,9 @@ export const VIC_OUTCOME_DOMAINS = ['education', 'health', 'community'] as const
 export const VicOutcomeDomain = z.enum(VIC_OUTCOME_DOMAINS);
 export type VicOutcomeDomain = z.infer<typeof VicOutcomeDomain>;
 
+/** A grant id: any UUID Postgres accepts (`psql` may write `1111...-1111`, not an RFC 4122 variant). */
+export const GrantId = z.guid();
+
 /** Largest amount `numeric(14,2)` holds. */
 export const MAX_AMOUNT = 999_999_999_999.99;
 
@@ -41,10 +44,10 @@ export const Amount = z.number().finite().min(0).max(MAX_AMOUNT);
  * holds it. CONTRACT section 3 says the enumeration holds "at least" its three values.
  * Strictness lives at the edges that need it: ingest (`scraped.ts`) and the Victorian
  * export (`rest/export.ts`, which answers 422 for such a row). Ids are any UUID Postgres
- * accepts (`z.guid`), not only RFC 4122 variants: `psql` may write `1111...-1111`.
+ * accepts (`GrantId`).
  */
 export const Grant = z.object({
-  id: z.guid(),
+  id: GrantId,
   source: z.string(),
   externalId: z.string(),
   title: z.string().min(1),
@@ -79,7 +82,7 @@ const timestamp = z.union([z.date(), z.string()]).transform((value, ctx) => {
 
 /** A `grants` row as Postgres returns it, through `pg` or through `row_to_json`. */
 export const GrantRow = z.object({
-  id: z.guid(),
+  id: GrantId,
   source: z.string(),
   external_id: z.string(),
   title: z.string(),

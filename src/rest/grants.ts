@@ -16,7 +16,7 @@
  */
 import type pg from 'pg';
 import { z } from 'zod';
-import { GrantFromRow, GrantStatus, Location, type GrantRow } from '../domain/grant.js';
+import { GrantFromRow, GrantId, GrantStatus, Location, type GrantRow } from '../domain/grant.js';
 import type { GrantCache } from '../cache/store.js';
 import type { LocalGrants } from '../cache/local.js';
 import { HttpError, describeIssues, parseQuery, type Reply, type Request } from './http.js';
@@ -24,7 +24,6 @@ import { HttpError, describeIssues, parseQuery, type Reply, type Request } from 
 const GRANT_COLUMNS = `g.id, g.source, g.external_id, g.title, g.description, g.agency, g.url, g.min_amount, g.max_amount,
   g.currency, g.open_date, g.close_date, g.status, g.categories, g.locations, g.vic_outcome_domain, g.version, g.updated_at`;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const MAX_Q_LENGTH = 200;
 
@@ -35,7 +34,7 @@ export function encodeCursor(id: string): string {
 export function decodeCursor(cursor: string): string {
   const text = /^[A-Za-z0-9_-]{1,80}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   const id = text.startsWith('g1:') ? text.slice(3) : '';
-  if (!UUID.test(id)) throw new HttpError(400, 'invalid_cursor', 'cursor is not one this API issued');
+  if (!GrantId.safeParse(id).success) throw new HttpError(400, 'invalid_cursor', 'cursor is not one this API issued');
   return id.toLowerCase();
 }
 
@@ -117,7 +116,7 @@ export class GrantRoutes {
 
   async byId(req: Request): Promise<Reply> {
     const id = req.params[0] ?? '';
-    if (!UUID.test(id)) throw new HttpError(400, 'invalid_id', 'id must be a UUID');
+    if (!GrantId.safeParse(id).success) throw new HttpError(400, 'invalid_id', 'id must be a UUID');
     if (req.query !== '') parseQuery(req.query, []);
     const key = id.toLowerCase();
     const local = this.deps.local?.get(key);
