@@ -15,8 +15,8 @@
  * The external id is the GO ID (e.g. "GO7123"), stable across re-publication; everything
  * on this list is open for applications.
  */
-import { absolute, clean, compact, crawl, load, splitList, textOf, type Doc, type ListPage, type Sel } from './html.js';
-import type { ScrapedRecord, Source, SourceContext } from './types.js';
+import { absolute, clean, compact, ListDetailSource, load, splitList, textOf, type Doc, type ListPage, type Sel } from './html.js';
+import type { ScrapedRecord } from './types.js';
 
 export const GRANTCONNECT_BASE_URL = 'https://www.grants.gov.au';
 export const GRANTCONNECT_START_PATH = '/Go/List';
@@ -88,18 +88,8 @@ export function grantConnectRecord(item: GrantConnectItem, detail: { html: strin
   });
 }
 
-export class GrantConnectSource implements Source {
-  readonly kind = 'grantconnect';
-  readonly startUrl: string;
-  constructor(
-    readonly name: string,
-    baseUrl = GRANTCONNECT_BASE_URL,
-    startPath = GRANTCONNECT_START_PATH,
-  ) {
-    this.startUrl = new URL(startPath, baseUrl).href;
-  }
-
-  scrape(ctx: SourceContext): AsyncIterable<ScrapedRecord> {
-    return crawl(ctx, this.startUrl, parseGrantConnectList, grantConnectRecord, (item) => item.detailUrl);
+export class GrantConnectSource extends ListDetailSource<GrantConnectItem> {
+  constructor(name: string, baseUrl = GRANTCONNECT_BASE_URL, startPath = GRANTCONNECT_START_PATH) {
+    super('grantconnect', name, baseUrl, startPath, { parseList: parseGrantConnectList, toRecord: grantConnectRecord, detailUrl: (item) => item.detailUrl });
   }
 }

@@ -4,7 +4,7 @@
  */
 import * as cheerio from 'cheerio';
 import { HostBlockedError, RobotsDisallowedError } from '../errors.js';
-import type { ScrapedRecord, SourceContext } from './types.js';
+import type { ScrapedRecord, Source, SourceContext } from './types.js';
 
 export type Doc = cheerio.CheerioAPI;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- cheerio's node type lives in domhandler, not a dependency of ours
@@ -111,5 +111,31 @@ export async function* crawl<T>(
     }
     url = parsed.next;
     if (url && page + 1 >= ctx.maxPages) ctx.problem(`stopped after ${ctx.maxPages} list pages (SCRAPE_MAX_PAGES)`);
+  }
+}
+
+/** What a list-then-detail site parser provides (see `crawl`). */
+export interface ListDetailSite<T> {
+  parseList: (html: string, pageUrl: string) => ListPage<T>;
+  toRecord: (item: T, detail: { html: string; url: string } | null) => ScrapedRecord | null;
+  detailUrl: (item: T) => string | null;
+}
+
+/** A built-in source read with `crawl` from `startPath` on `baseUrl` (a mirror or a test server in tests). */
+export class ListDetailSource<T> implements Source {
+  readonly startUrl: string;
+
+  constructor(
+    readonly kind: string,
+    readonly name: string,
+    baseUrl: string,
+    startPath: string,
+    private readonly site: ListDetailSite<T>,
+  ) {
+    this.startUrl = new URL(startPath, baseUrl).href;
+  }
+
+  scrape(ctx: SourceContext): AsyncIterable<ScrapedRecord> {
+    return crawl(ctx, this.startUrl, this.site.parseList, this.site.toRecord, this.site.detailUrl);
   }
 }

@@ -14,8 +14,8 @@
  * "Topic" becomes the Victorian outcome domain only when it names one of the enumeration.
  */
 import { VIC_OUTCOME_DOMAINS } from '../../domain/grant.js';
-import { absolute, clean, compact, crawl, load, splitDateRange, splitList, textOf, type Doc, type ListPage, type Sel } from './html.js';
-import type { ScrapedRecord, Source, SourceContext } from './types.js';
+import { absolute, clean, compact, ListDetailSource, load, splitDateRange, splitList, textOf, type Doc, type ListPage, type Sel } from './html.js';
+import type { ScrapedRecord } from './types.js';
 
 export const VIC_BASE_URL = 'https://www.vic.gov.au';
 export const VIC_START_PATH = '/grants';
@@ -100,18 +100,8 @@ export function vicRecord(item: VicItem, detail: { html: string; url: string } |
   });
 }
 
-export class VicGrantsSource implements Source {
-  readonly kind = 'vic-gov-au';
-  readonly startUrl: string;
-  constructor(
-    readonly name: string,
-    baseUrl = VIC_BASE_URL,
-    startPath = VIC_START_PATH,
-  ) {
-    this.startUrl = new URL(startPath, baseUrl).href;
-  }
-
-  scrape(ctx: SourceContext): AsyncIterable<ScrapedRecord> {
-    return crawl(ctx, this.startUrl, parseVicList, vicRecord, (item) => item.url);
+export class VicGrantsSource extends ListDetailSource<VicItem> {
+  constructor(name: string, baseUrl = VIC_BASE_URL, startPath = VIC_START_PATH) {
+    super('vic-gov-au', name, baseUrl, startPath, { parseList: parseVicList, toRecord: vicRecord, detailUrl: (item) => item.url });
   }
 }
