@@ -20,7 +20,7 @@
  * and no repeat at the seam.
  *
  * # Backpressure
- * uWS buffers what a client has not read. A sweep (each time a quarter of GATEWAY_MAX_BUFFER
+ * uWS buffers what a client has not read. A sweep (each time an eighth of GATEWAY_MAX_BUFFER
  * was published, and on the tick) closes with 4009 every connection buffering more than
  * GATEWAY_MAX_BUFFER; uWS's own limit (twice that, plus room for a large frame) is only the
  * hard stop, so memory stays bounded even between sweeps.
@@ -106,7 +106,7 @@ export class Gateway {
       // GATEWAY_MAX_FRAME itself to answer 1009, and keeps uWS's limit as the hard stop.
       maxPayloadLength: Math.min(16 * options.GATEWAY_MAX_FRAME, 16_777_216),
       // The hard stop, past which uWS drops and closes without a close frame; the sweep closes
-      // with 4009 long before (it runs each time a quarter of the bound was published).
+      // with 4009 long before (it runs each time an eighth of the bound was published).
       maxBackpressure: options.GATEWAY_MAX_BUFFER * 2 + 4_194_304,
       closeOnBackpressureLimit: 1,
       // Heartbeats are the gateway's own (tick); uWS's idle timer is off.
@@ -476,9 +476,10 @@ export class Gateway {
     this.app.publish(own, event.frame);
     this.metrics.wsMessagesSent.inc(deliveries);
     // No client can have gained more than what was published since the last sweep: sweep
-    // for slow clients whenever that reaches a quarter of the bound.
+    // for slow clients whenever that reaches an eighth of the bound (a slow client is closed
+    // at most that far past the bound).
     this.publishedSinceSweep += event.frame.length;
-    if (this.publishedSinceSweep > this.options.GATEWAY_MAX_BUFFER / 4) this.sweep();
+    if (this.publishedSinceSweep > this.options.GATEWAY_MAX_BUFFER / 8) this.sweep();
   }
 
   private sweep(): void {

@@ -132,7 +132,7 @@ export class Rest implements GatewayExtension {
   }
 
   started(head: number): void {
-    this.recent = new RecentChanges(this.options.recentEvents ?? 10_000, this.options.recentChars ?? 1_000_000, Math.max(this.options.invalidationBoundMs * 2, 1_000), head);
+    this.recent = new RecentChanges(this.options.recentEvents ?? 10_000, this.options.recentChars ?? 256_000, Math.max(this.options.invalidationBoundMs * 2, 1_000), head);
     this.reconnectFloor = Math.max(this.reconnectFloor, head);
     this.scrapers.start();
     this.deps.cache.start();
