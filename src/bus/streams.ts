@@ -4,6 +4,7 @@
 import { DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamManager, type StreamConfig } from 'nats';
 import { LogCode } from '../domain/codes.js';
 import { Streams, Subjects } from '../domain/events.js';
+import { ScrapeSubjects } from '../domain/scrape-status.js';
 import type { Logger } from '../observability/log.js';
 
 /** Window in which JetStream drops a re-published message id as a duplicate. */
@@ -16,39 +17,25 @@ export interface GrantsStreamOptions {
 }
 
 export async function ensureGrantsStream(jsm: JetStreamManager, options: GrantsStreamOptions, log: Logger): Promise<void> {
-  const wanted: Partial<StreamConfig> = {
-    name: Streams.grants,
-    subjects: [Subjects.grantChangedAll],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    max_age: nanos(options.maxAgeMs),
-    duplicate_window: nanos(Math.min(DUPLICATE_WINDOW_MS, options.maxAgeMs)),
-    num_replicas: 1,
-    allow_direct: true,
-  };
-  let existing;
-  try {
-    existing = await jsm.streams.info(Streams.grants);
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-  if (!existing) {
-    try {
-      await jsm.streams.add({ ...wanted, ...(options.firstSeq && options.firstSeq > 1 ? { first_seq: options.firstSeq } : {}) });
-      log.info({ code: LogCode.StreamConfigured, stream: Streams.grants, firstSeq: options.firstSeq ?? 1 }, 'stream created');
-      return;
-    } catch (err) {
-      // Another process created it between our look-up and our add: fall through and check it.
-      existing = await jsm.streams.info(Streams.grants);
-      if (!existing) throw err;
-    }
-  }
-  const c = existing.config;
-  if (c.max_age !== wanted.max_age || !c.subjects?.includes(Subjects.grantChangedAll) || c.duplicate_window !== wanted.duplicate_window) {
-    await jsm.streams.update(Streams.grants, { ...c, max_age: wanted.max_age!, duplicate_window: wanted.duplicate_window!, subjects: wanted.subjects! });
-    log.info({ code: LogCode.StreamConfigured, stream: Streams.grants }, 'stream updated');
-  }
+  await ensureStream(
+    jsm,
+    {
+      name: Streams.grants,
+      subjects: [Subjects.grantChangedAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(options.maxAgeMs),
+      duplicate_window: nanos(Math.min(DUPLICATE_WINDOW_MS, options.maxAgeMs)),
+      num_replicas: 1,
+      allow_direct: true,
+    },
+    ['max_age', 'duplicate_window', 'subjects'],
+    log,
+    // A stream created after a loss starts past the last position the relay recorded, so
+    // `seq` keeps rising for clients that resume.
+    options.firstSeq && options.firstSeq > 1 ? { first_seq: options.firstSeq } : {},
+  );
 }
 
 export function isNotFound(err: unknown): boolean {
@@ -83,7 +70,7 @@ export async function ensureScrapeStreams(jsm: JetStreamManager, options: Scrape
     jsm,
     {
       name: Streams.scrape,
-      subjects: ['scrape.grants.>'],
+      subjects: [ScrapeSubjects.grantsAll],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
       discard: DiscardPolicy.New,
@@ -98,7 +85,7 @@ export async function ensureScrapeStreams(jsm: JetStreamManager, options: Scrape
     jsm,
     {
       name: Streams.scrapeRejected,
-      subjects: ['scrape.rejected.>'],
+      subjects: [ScrapeSubjects.rejectedAll],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
@@ -111,10 +98,18 @@ export async function ensureScrapeStreams(jsm: JetStreamManager, options: Scrape
   );
 }
 
-/** The scraper-facing name of the above, for the one stream scrapers publish to. */
-export const ensureScrapeStream = ensureScrapeStreams;
-
-async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig> & { name: string }, tunable: (keyof StreamConfig)[], log: Logger): Promise<void> {
+/**
+ * Creates stream `wanted.name`, or brings the `tunable` settings of the existing one up to
+ * date (others, like retention, cannot change in place). `onCreate` adds settings that only
+ * apply when the stream is made. Safe to call from many processes at once.
+ */
+async function ensureStream(
+  jsm: JetStreamManager,
+  wanted: Partial<StreamConfig> & { name: string },
+  tunable: (keyof StreamConfig)[],
+  log: Logger,
+  onCreate: Partial<StreamConfig> = {},
+): Promise<void> {
   let existing;
   try {
     existing = await jsm.streams.info(wanted.name);
@@ -123,8 +118,8 @@ async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig>
   }
   if (!existing) {
     try {
-      await jsm.streams.add(wanted);
-      log.info({ code: LogCode.StreamConfigured, stream: wanted.name }, 'stream created');
+      await jsm.streams.add({ ...wanted, ...onCreate });
+      log.info({ code: LogCode.StreamConfigured, stream: wanted.name, ...(onCreate.first_seq === undefined ? {} : { firstSeq: onCreate.first_seq }) }, 'stream created');
       return;
     } catch (err) {
       // Created meanwhile by another process: fall through and compare.
@@ -133,7 +128,8 @@ async function ensureStream(jsm: JetStreamManager, wanted: Partial<StreamConfig>
     }
   }
   const c = existing.config as StreamConfig;
-  const changed = tunable.filter((key) => c[key] !== wanted[key]);
+  // Settings are numbers, strings or arrays of subjects: compared by value.
+  const changed = tunable.filter((key) => JSON.stringify(c[key]) !== JSON.stringify(wanted[key]));
   if (changed.length > 0) {
     const update: Partial<StreamConfig> = { ...c };
     for (const key of changed) (update as Record<string, unknown>)[key] = wanted[key];

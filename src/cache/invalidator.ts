@@ -1,6 +1,7 @@
 /**
  * The `invalidator` role: applies every change event of stream GRANTS to the Redis cache, in
- * stream order, and nothing else (docs/cache.md).
+ * stream order, and nothing else (docs/cache.md). Its I/O is two interfaces
+ * (invalidation-store.ts): the cache it writes and the stream it reads.
  *
  * # Durability
  * Its position is the cache's watermark, kept in Redis and advanced by the same script that
@@ -21,38 +22,34 @@
  * key, waits out the fill window (a fill whose database read began before the deletion is
  * refused after that), deletes again, and sets the watermark to the stream's head.
  */
-import { Redis } from 'ioredis';
-import { DeliverPolicy, type ConsumerMessages, type JsMsg, type NatsConnection } from 'nats';
 import { z } from 'zod';
-import { ensureGrantsStream } from '../bus/streams.js';
 import { LogCode } from '../domain/codes.js';
-import { ChangeOp, Streams, Subjects } from '../domain/events.js';
+import { ChangeOp, Subjects } from '../domain/events.js';
 import { GrantId } from '../domain/grant.js';
+import { retry, sleep } from '../lifecycle/retry.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { cacheKeys, type CacheKeys } from './keys.js';
-import { INVALIDATE, RESET } from './scripts.js';
-import { fillWindowMs } from './store.js';
+import type { ChangeSource, InvalidationStore, StreamMessage } from './invalidation-store.js';
 
 export interface InvalidatorOptions {
-  redisUrl: string;
-  prefix: string;
-  tombstoneTtlMs: number;
-  maxAgeMs: number;
   /** Most events applied in one script call. */
-  batchSize?: number;
+  batchSize: number;
+  /** The fill window (store.ts fillWindowMs): how long a reset waits between its two deletions. */
+  fillWindowMs: number;
 }
 
 /** What the invalidator needs of a change event; the rest of the payload is not parsed into objects. */
 const EventHead = z.object({ op: ChangeOp, id: GrantId, version: z.number().int().positive(), committedAt: z.string() });
 
-interface InvalidatorCommands {
-  cacheInvalidate(watermark: string, ...args: (string | number)[]): Promise<number>;
-  cacheReset(watermark: string, seq: number): Promise<number>;
-}
+/** Redis retries: the first after at most this long, then doubling up to the cap. */
+const RETRY = { baseMs: 100, maxMs: 2_000 };
+/** Pause after an unexpected failure of the loop before it starts over. */
+const RESTART_MS = 1_000;
+/** Extra wait past the fill window during a reset, for clock granularity. */
+const RESET_MARGIN_MS = 100;
 
-const APPLIED = -2;
-const NO_WATERMARK = -1;
+const decoder = new TextDecoder();
+const SUBJECT_PREFIX = Subjects.grantChanged('');
 
 class Restart extends Error {
   constructor(readonly from: number | 'reset') {
@@ -61,50 +58,34 @@ class Restart extends Error {
 }
 
 export class Invalidator {
-  private readonly redis: Redis & InvalidatorCommands;
-  private messages: ConsumerMessages | undefined;
+  private readonly stopping = new AbortController();
+  private reading: { stop(): void } | undefined;
   private running: Promise<void> | undefined;
-  private stopped = false;
-  private stopWaiters: (() => void)[] = [];
-  private redisDown = false;
-  private readonly keys: CacheKeys;
+  private storeDown = false;
   /** Sequence up to which this invalidator applied every event (-1 before the first). */
   position = -1;
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly store: InvalidationStore,
+    private readonly source: ChangeSource,
     private readonly options: InvalidatorOptions,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-  ) {
-    this.keys = cacheKeys(options.prefix);
-    this.redis = new Redis(options.redisUrl, {
-      // One command at a time waits for the connection (bounded by commandTimeout) rather
-      // than failing before the first connect.
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: 0,
-      commandTimeout: 2_000,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-      lazyConnect: true,
-    }) as Redis & InvalidatorCommands;
-    this.redis.defineCommand('cacheInvalidate', { numberOfKeys: 1, lua: INVALIDATE });
-    this.redis.defineCommand('cacheReset', { numberOfKeys: 1, lua: RESET });
-    this.redis.on('error', () => undefined);
-  }
+  ) {}
 
-  async start(): Promise<void> {
-    const jsm = await this.nc.jetstreamManager();
-    await ensureGrantsStream(jsm, { maxAgeMs: this.options.maxAgeMs }, this.log);
-    this.redis.connect().catch(() => undefined);
-    this.running = this.run();
+  /** Starts the loop; `stop` ends it. */
+  start(): void {
+    this.running ??= this.run();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    for (const wake of this.stopWaiters.splice(0)) wake();
-    this.messages?.stop();
+    this.stopping.abort();
+    this.reading?.stop();
     await this.running;
-    this.redis.disconnect();
+  }
+
+  private get stopped(): boolean {
+    return this.stopping.signal.aborted;
   }
 
   private async run(): Promise<void> {
@@ -123,132 +104,104 @@ export class Invalidator {
         }
         this.log.error({ code: LogCode.InvalidatorRedisError, err }, 'invalidator failed; retrying');
         from = undefined;
-        await this.pause(1_000);
+        await sleep(RESTART_MS, this.stopping.signal);
       }
     }
   }
 
   /** Where to start: watermark + 1, or 'reset' when the stream no longer holds that far back. */
   private async resumePoint(): Promise<number | 'reset'> {
-    const watermark = await this.retry(() => this.redis.get(this.keys.watermark));
-    const info = await (await this.nc.jetstreamManager()).streams.info(Streams.grants);
-    if (watermark === null) return 'reset';
-    const wm = Number(watermark);
-    if (wm + 1 < info.state.first_seq) return 'reset';
-    this.log.info({ code: LogCode.InvalidatorResumed, from: wm + 1, head: info.state.last_seq }, 'invalidator resumes at the cache watermark');
-    return wm + 1;
+    const watermark = await this.withStore(() => this.store.watermark());
+    const { first, last } = await this.source.bounds();
+    if (watermark === null || watermark + 1 < first) return 'reset';
+    this.log.info({ code: LogCode.InvalidatorResumed, from: watermark + 1, head: last }, 'invalidator resumes at the cache watermark');
+    return watermark + 1;
   }
 
   private async reset(): Promise<number> {
-    const jsm = await this.nc.jetstreamManager();
-    const head = (await jsm.streams.info(Streams.grants)).state.last_seq;
-    const window = fillWindowMs(this.options.tombstoneTtlMs);
-    const first = await this.retry(() => this.deleteAll());
-    await this.pause(window + 100);
-    const second = await this.retry(() => this.deleteAll());
-    await this.retry(() => this.redis.cacheReset(this.keys.watermark, head));
+    const head = (await this.source.bounds()).last;
+    const first = await this.withStore(() => this.store.deleteAll());
+    await sleep(this.options.fillWindowMs + RESET_MARGIN_MS, this.stopping.signal);
+    const second = await this.withStore(() => this.store.deleteAll());
+    await this.withStore(() => this.store.resetWatermark(head));
     this.log.warn({ code: LogCode.InvalidatorReset, watermark: head, deleted: first + second }, 'cache emptied: it had no watermark, or one older than stream GRANTS holds');
     return head + 1;
   }
 
-  private async deleteAll(): Promise<number> {
-    let deleted = 0;
-    for (const pattern of this.keys.patterns) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
-        cursor = next;
-        if (keys.length) deleted += await this.redis.unlink(...keys);
-      } while (cursor !== '0');
-    }
-    return deleted;
-  }
-
   private async consume(from: number): Promise<void> {
-    const js = this.nc.jetstream();
-    const consumer = await js.consumers.get(Streams.grants, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from });
-    const batchSize = this.options.batchSize ?? 500;
-    this.messages = await consumer.consume({ max_messages: batchSize * 2 });
-    const messages = this.messages;
-    if (this.stopped) messages.stop();
+    const reading = await this.source.read(from);
+    this.reading = reading;
+    if (this.stopped) reading.stop();
     this.position = from - 1;
-    let batch: JsMsg[] = [];
+    let batch: StreamMessage[] = [];
     try {
-      for await (const m of messages) {
+      for await (const m of reading.messages) {
         if (batch.length === 0 && m.seq > this.position + 1) {
           // The stream dropped events this invalidator had not applied (older than GRANTS keeps).
           throw new Restart('reset');
         }
         batch.push(m);
-        if (batch.length >= batchSize || m.info.pending === 0) {
+        if (batch.length >= this.options.batchSize || m.pending === 0) {
           await this.apply(batch);
           batch = [];
         }
       }
     } finally {
-      messages.stop();
+      reading.stop();
     }
   }
 
-  private async apply(batch: JsMsg[]): Promise<void> {
-    const args: (string | number)[] = [this.keys.grantPrefix, batch[0]!.seq, batch[batch.length - 1]!.seq, this.options.tombstoneTtlMs];
+  private async apply(batch: readonly StreamMessage[]): Promise<void> {
+    const changes: [string, number][] = [];
     const committed: number[] = [];
     for (const m of batch) {
-      const parsed = EventHead.safeParse(m.json());
+      const parsed = EventHead.safeParse(parseJson(m.data));
       if (!parsed.success) {
         // Cannot happen with events the relay wrote; the grant's key is removed outright.
         this.log.error({ code: LogCode.InvalidatorEventInvalid, seq: m.seq, subject: m.subject }, 'change event not understood; its cache key is dropped');
-        await this.retry(() => this.redis.unlink(this.keys.grant(m.subject.slice(Subjects.grantChanged('').length))));
+        await this.withStore(() => this.store.drop(m.subject.slice(SUBJECT_PREFIX.length)));
         continue;
       }
-      args.push(parsed.data.id, parsed.data.version);
+      changes.push([parsed.data.id, parsed.data.version]);
       committed.push(Date.parse(parsed.data.committedAt));
     }
-    const result = await this.retry(() => this.redis.cacheInvalidate(this.keys.watermark, ...args));
-    if (result === NO_WATERMARK) throw new Restart('reset');
-    if (result !== APPLIED) {
-      this.log.warn({ code: LogCode.InvalidatorRewound, watermark: result, batchFrom: batch[0]!.seq }, 'cache watermark is behind this invalidator (Redis restored from an older snapshot?); rewinding');
-      throw new Restart(result + 1);
+    const first = batch[0]!.seq;
+    const last = batch[batch.length - 1]!.seq;
+    const result = await this.withStore(() => this.store.invalidate(first, last, changes));
+    if (result.kind === 'no_watermark') throw new Restart('reset');
+    if (result.kind === 'behind') {
+      this.log.warn({ code: LogCode.InvalidatorRewound, watermark: result.watermark, batchFrom: first }, 'cache watermark is behind this invalidator (Redis restored from an older snapshot?); rewinding');
+      throw new Restart(result.watermark + 1);
     }
     const now = Date.now();
     for (const at of committed) this.metrics.invalidationLag.observe(Math.max(0, now - at) / 1_000);
-    this.position = batch[batch.length - 1]!.seq;
+    this.position = last;
     this.metrics.invalidationWatermark.set(this.position);
   }
 
-  /** Runs `op` until it succeeds (Redis away: retried with backoff), unless stopped. */
-  private async retry<T>(op: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const value = await op();
-        if (this.redisDown) {
-          this.redisDown = false;
-          this.log.info({ code: LogCode.CacheConnected }, 'invalidator reached Redis again');
-        }
-        return value;
-      } catch (err) {
-        if (this.stopped) throw err;
-        if (!this.redisDown) {
-          this.redisDown = true;
-          this.log.warn({ code: LogCode.InvalidatorRedisError, err }, 'invalidator cannot reach Redis; retrying');
-        }
-        await this.pause(Math.min(100 * 2 ** attempt, 2_000));
-      }
-    }
-  }
-
-  private pause(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const waiter = () => done();
-      this.stopWaiters.push(waiter);
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.stopWaiters = self.stopWaiters.filter((w) => w !== waiter);
-        resolve();
-      }
+  /** Runs `op` on the store until it succeeds (Redis away: retried with backoff), unless stopped. */
+  private async withStore<T>(op: () => Promise<T>): Promise<T> {
+    const value = await retry(op, {
+      ...RETRY,
+      signal: this.stopping.signal,
+      onRetry: (err) => {
+        if (this.storeDown) return;
+        this.storeDown = true;
+        this.log.warn({ code: LogCode.InvalidatorRedisError, err }, 'invalidator cannot reach Redis; retrying');
+      },
     });
+    if (this.storeDown) {
+      this.storeDown = false;
+      this.log.info({ code: LogCode.CacheConnected }, 'invalidator reached Redis again');
+    }
+    return value;
+  }
+}
+
+function parseJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(data));
+  } catch {
+    return undefined;
   }
 }

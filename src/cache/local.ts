@@ -18,6 +18,9 @@
  */
 import type { Cached } from './store.js';
 
+/** Characters of JSON the layer holds at most, whatever CACHE_LOCAL_ENTRIES says. */
+export const LOCAL_MAX_CHARS = 16_000_000;
+
 interface Entry extends Cached {
   at: number;
 }

@@ -8,16 +8,15 @@
  *   newer one, or a tombstone at a newer version (scripts.ts FILL).
  * - The invalidator turns each changed grant's key into a tombstone at the new version, and
  *   advances the watermark in the same script.
- * - A look-up is served only if the watermark covers `required` (grants), or the page's own
- *   sequence does (lists). The caller passes the stream sequence it had seen
- *   CACHE_INVALIDATION_BOUND ago, and never less than the sequence it had seen when Redis
- *   last came back: entries that missed invalidations during an outage or while the
- *   invalidator was down are not served.
+ * - A look-up is served only if the watermark covers what freshness.ts requires (grants),
+ *   or the page's own sequence does (lists): every change this process saw more than
+ *   CACHE_INVALIDATION_BOUND ago, and every change it had seen when Redis last came back.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Freshness } from './freshness.js';
 import { cacheKeys, type CacheKeys } from './keys.js';
 import { FILL, READ } from './scripts.js';
 
@@ -69,12 +68,11 @@ export class GrantCache {
   private readonly keys: CacheKeys;
   /** Counter children, looked up once (prom-client hashes labels on every `inc`). */
   private readonly counted: Record<'g' | 'l', Record<'hit' | 'miss' | 'error', { inc(): void }>>;
-  /** Called when Redis comes back after being away, to raise the floor of `required`. */
-  onReconnect: (() => void) | undefined;
 
   constructor(
     url: string,
     private readonly options: CacheOptions,
+    private readonly freshness: Freshness,
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
@@ -90,7 +88,7 @@ export class GrantCache {
     this.redis.on('ready', () => {
       this.up = true;
       this.metrics.cacheUp.set(1);
-      this.onReconnect?.();
+      this.freshness.cacheReconnected();
       this.log.info({ code: LogCode.CacheConnected }, 'cache connected to Redis');
     });
     this.redis.on('close', () => {
@@ -125,12 +123,12 @@ export class GrantCache {
     return value === null ? null : Number(value);
   }
 
-  readGrant(id: string, required: number): Promise<Cached | undefined> {
-    return this.read(this.keys.grant(id), required, 'g');
+  readGrant(id: string): Promise<Cached | undefined> {
+    return this.read(this.keys.grant(id), 'g');
   }
 
-  readList(query: string, required: number): Promise<Cached | undefined> {
-    return this.read(this.keys.list(query), required, 'l');
+  readList(query: string): Promise<Cached | undefined> {
+    return this.read(this.keys.list(query), 'l');
   }
 
   fillGrant(id: string, version: number, json: string, readAt: number): Promise<void> {
@@ -141,7 +139,7 @@ export class GrantCache {
     return this.fill(this.keys.list(query), seq, json, readAt);
   }
 
-  private async read(key: string, required: number, kind: 'g' | 'l'): Promise<Cached | undefined> {
+  private async read(key: string, kind: 'g' | 'l'): Promise<Cached | undefined> {
     const counted = this.counted[kind];
     if (!this.up) {
       counted.error.inc();
@@ -149,7 +147,7 @@ export class GrantCache {
     }
     let value: string | null;
     try {
-      value = await this.redis.cacheRead(key, this.keys.watermark, required, kind);
+      value = await this.redis.cacheRead(key, this.keys.watermark, this.freshness.required(), kind);
     } catch (err) {
       counted.error.inc();
       this.log.debug({ code: LogCode.CacheUnavailable, err }, 'cache read failed');

@@ -7,35 +7,28 @@
  * credentials, SCRAPER_CONTACT, delays, SCRAPE_SOURCES_FILE). Logs are pino JSON on
  * stdout; a usage or configuration error is one line on stderr.
  *
- * Exit codes (sysexits.h, as src/main.ts): 0 the run published (`ok` or `degraded`),
+ * Exit codes (domain/codes.ts `ExitCode`): 0 the run published (`ok` or `degraded`),
  * 64 bad arguments or unknown source, 69 NATS unreachable, 70 software error, 75 the run
  * ended `blocked` or `failing` (try again later), 78 bad configuration or sources file.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/env.js';
+import { ExitCode } from '../domain/codes.js';
 import { createLogger } from '../observability/log.js';
-import { loadScrapeConfig, ScrapeConfigError } from '../scrape/config.js';
+import { loadScrapeConfig } from '../scrape/config.js';
 import { NatsConnectError, Scraper } from '../scrape/scraper.js';
 import { createSource, readSourcesFile, sourceDefinitions, SourcesFileError } from '../scrape/sources/registry.js';
+import { CliError, runCli } from './run.js';
 
-const EXIT = { usage: 64, unavailable: 69, software: 70, tempfail: 75, config: 78 } as const;
 const USAGE = 'usage: npm run scrape -- --source NAME [--once] | --list';
-
-class CliError extends Error {
-  constructor(
-    readonly exitCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
   return pkg.version ?? '0.0.0';
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<ExitCode> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -45,65 +38,55 @@ async function main(argv: string[]): Promise<number> {
       options: { source: { type: 'string' }, once: { type: 'boolean', default: false }, list: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (err) {
-    throw new CliError(EXIT.usage, `${(err as Error).message.split('\n')[0]}; ${USAGE}`);
+    throw new CliError(ExitCode.Usage, `${(err as Error).message.split('\n')[0]}; ${USAGE}`);
   }
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
-    return 0;
+    return ExitCode.Ok;
   }
 
   let config;
   try {
     config = loadScrapeConfig();
   } catch (err) {
-    if (err instanceof ScrapeConfigError) throw new CliError(EXIT.config, `configuration: ${err.message}`);
+    if (err instanceof ConfigError) throw new CliError(ExitCode.Config, `configuration: ${err.message}`);
     throw err;
   }
   let definitions;
   try {
     definitions = sourceDefinitions(config.SCRAPE_SOURCES_FILE ? readSourcesFile(config.SCRAPE_SOURCES_FILE) : []);
   } catch (err) {
-    if (err instanceof SourcesFileError) throw new CliError(EXIT.config, `SCRAPE_SOURCES_FILE ${err.message}`);
+    if (err instanceof SourcesFileError) throw new CliError(ExitCode.Config, `SCRAPE_SOURCES_FILE ${err.message}`);
     throw err;
   }
   if (values.list) {
     process.stdout.write(`${[...definitions.keys()].sort().join('\n')}\n`);
-    return 0;
+    return ExitCode.Ok;
   }
-  if (values.source === undefined) throw new CliError(EXIT.usage, `--source is required; ${USAGE}`);
+  if (values.source === undefined) throw new CliError(ExitCode.Usage, `--source is required; ${USAGE}`);
   const definition = definitions.get(values.source);
-  if (!definition) throw new CliError(EXIT.usage, `unknown source ${JSON.stringify(values.source)}; known: ${[...definitions.keys()].sort().join(', ')}`);
+  if (!definition) throw new CliError(ExitCode.Usage, `unknown source ${JSON.stringify(values.source)}; known: ${[...definitions.keys()].sort().join(', ')}`);
 
   const log = createLogger({ level: config.LOG_LEVEL, release: `navimpact-live@${version()}` }).child({ role: 'scraper' });
   const scraper = new Scraper({ config, source: createSource(definition), version: version(), log });
   try {
     await scraper.start();
   } catch (err) {
-    if (err instanceof NatsConnectError) throw new CliError(EXIT.unavailable, err.message);
+    if (err instanceof NatsConnectError) throw new CliError(ExitCode.Unavailable, err.message);
     throw err;
   }
   try {
     if (values.once) {
       const summary = await scraper.runOnce();
-      return summary.state === 'ok' || summary.state === 'degraded' ? 0 : EXIT.tempfail;
+      return summary.state === 'ok' || summary.state === 'degraded' ? ExitCode.Ok : ExitCode.TempFail;
     }
     const stop = new AbortController();
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
     await scraper.runScheduled(stop.signal);
-    return 0;
+    return ExitCode.Ok;
   } finally {
     await scraper.close();
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    const exitCode = err instanceof CliError ? err.exitCode : EXIT.software;
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`navimpact scrape: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
-    process.exitCode = exitCode;
-  },
-);
+runCli('navimpact scrape', () => main(process.argv.slice(2)));

@@ -6,8 +6,8 @@
  * gateway configured by the same environment.
  *
  * stdout carries the token and a newline only, so `TOKEN=$(npm run -s token -- --sub me)`
- * works. Errors are one line on stderr; exit 64 for bad arguments, 78 for missing or bad
- * configuration (sysexits.h, as `src/main.ts`).
+ * works. Errors are one line on stderr; exit `ExitCode.Usage` (64) for bad arguments,
+ * `ExitCode.Config` (78) for missing or bad configuration.
  */
 import { createPrivateKey } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -15,21 +15,12 @@ import { importPKCS8, SignJWT } from 'jose';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { EnvSchema } from '../config/schema.js';
 import { parseDuration } from '../config/duration.js';
+import { ExitCode } from '../domain/codes.js';
 import { TokenClaims, TokenRole, TOKEN_ROLES } from '../domain/token.js';
-import { algorithmForKey, normalizePem } from '../gateway/auth.js';
-
-const EXIT = { usage: 64, config: 78 } as const;
+import { algorithmForKey, normalizePem } from '../auth/keys.js';
+import { CliError, runCli } from './run.js';
 
 const USAGE = `usage: npm run token -- --sub NAME [--role ${TOKEN_ROLES.join('|')}] [--ttl 15m] [--iss ISSUER] [--aud AUDIENCE] [--kid KEY_ID]`;
-
-class CliError extends Error {
-  constructor(
-    readonly exitCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 interface Request {
   sub: string;
@@ -58,22 +49,22 @@ function parseRequest(argv: string[]): Request | 'help' {
       },
     }));
   } catch (err) {
-    throw new CliError(EXIT.usage, `${(err as Error).message.split('\n')[0]}; ${USAGE}`);
+    throw new CliError(ExitCode.Usage, `${(err as Error).message.split('\n')[0]}; ${USAGE}`);
   }
   if (values.help) return 'help';
-  if (values.sub === undefined) throw new CliError(EXIT.usage, `--sub is required; ${USAGE}`);
-  if (!TokenClaims.shape.sub.safeParse(values.sub).success) throw new CliError(EXIT.usage, '--sub must be 1 to 256 characters');
+  if (values.sub === undefined) throw new CliError(ExitCode.Usage, `--sub is required; ${USAGE}`);
+  if (!TokenClaims.shape.sub.safeParse(values.sub).success) throw new CliError(ExitCode.Usage, '--sub must be 1 to 256 characters');
   const role = TokenRole.safeParse(values.role);
-  if (!role.success) throw new CliError(EXIT.usage, `--role must be one of ${TOKEN_ROLES.join(', ')} (got ${JSON.stringify(values.role)})`);
+  if (!role.success) throw new CliError(ExitCode.Usage, `--role must be one of ${TOKEN_ROLES.join(', ')} (got ${JSON.stringify(values.role)})`);
   let ttlMs: number;
   try {
     ttlMs = parseDuration(values.ttl);
   } catch {
-    throw new CliError(EXIT.usage, `--ttl must be a duration such as 30s, 15m, 24h or 7d (got ${JSON.stringify(values.ttl)})`);
+    throw new CliError(ExitCode.Usage, `--ttl must be a duration such as 30s, 15m, 24h or 7d (got ${JSON.stringify(values.ttl)})`);
   }
-  if (ttlMs < 1_000) throw new CliError(EXIT.usage, '--ttl must be at least 1s');
+  if (ttlMs < 1_000) throw new CliError(ExitCode.Usage, '--ttl must be at least 1s');
   for (const name of ['iss', 'aud', 'kid'] as const) {
-    if (values[name] === '') throw new CliError(EXIT.usage, `--${name} must not be empty`);
+    if (values[name] === '') throw new CliError(ExitCode.Usage, `--${name} must not be empty`);
   }
   return { sub: values.sub, role: role.data, ttlMs, iss: values.iss, aud: values.aud, kid: values.kid };
 }
@@ -84,7 +75,7 @@ async function signingKey(): Promise<{ alg: string; key: CryptoKey | Uint8Array;
     // EnvSchema, not ConfigSchema: the gateway's own start-up checks do not concern a CLI.
     config = loadConfig(undefined, EnvSchema);
   } catch (err) {
-    if (err instanceof ConfigError) throw new CliError(EXIT.config, `configuration: ${err.message}`);
+    if (err instanceof ConfigError) throw new CliError(ExitCode.Config, `configuration: ${err.message}`);
     throw err;
   }
   const defaults = { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };
@@ -94,18 +85,18 @@ async function signingKey(): Promise<{ alg: string; key: CryptoKey | Uint8Array;
       const alg = algorithmForKey(createPrivateKey({ key: pem, format: 'pem' }));
       return { alg, key: await importPKCS8(pem, alg), ...defaults };
     } catch (err) {
-      throw new CliError(EXIT.config, `configuration: JWT_PRIVATE_KEY ${(err as Error).message}`);
+      throw new CliError(ExitCode.Config, `configuration: JWT_PRIVATE_KEY ${(err as Error).message}`);
     }
   }
   if (config.JWT_SECRET !== undefined) return { alg: 'HS256', key: new TextEncoder().encode(config.JWT_SECRET), ...defaults };
-  throw new CliError(EXIT.config, 'configuration: no signing key: set JWT_PRIVATE_KEY (PEM PKCS#8) or JWT_SECRET (HS256)');
+  throw new CliError(ExitCode.Config, 'configuration: no signing key: set JWT_PRIVATE_KEY (PEM PKCS#8) or JWT_SECRET (HS256)');
 }
 
-async function main(argv: string[]): Promise<void> {
+async function main(argv: string[]): Promise<ExitCode> {
   const request = parseRequest(argv);
   if (request === 'help') {
     process.stdout.write(`${USAGE}\n`);
-    return;
+    return ExitCode.Ok;
   }
   const { alg, key, issuer, audience } = await signingKey();
   const now = Math.floor(Date.now() / 1000);
@@ -119,11 +110,7 @@ async function main(argv: string[]): Promise<void> {
   if (iss !== undefined) jwt.setIssuer(iss);
   if (aud !== undefined) jwt.setAudience(aud);
   process.stdout.write(`${await jwt.sign(key)}\n`);
+  return ExitCode.Ok;
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  const exitCode = err instanceof CliError ? err.exitCode : 70;
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`navimpact token: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
-  process.exitCode = exitCode;
-});
+runCli('navimpact token', () => main(process.argv.slice(2)));

@@ -29,5 +29,6 @@ export { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backof
 export type { Snapshot } from './reload.js';
 export type { SocketConstructor, SocketLike } from './socket.js';
 export type { Listener } from './emitter.js';
-export { FrameError, type Topic } from '../domain/frames.js';
+export { FrameError } from '../domain/codes.js';
+export type { Topic } from '../domain/frames.js';
 export type { Grant } from '../domain/grant.js';

@@ -22,8 +22,8 @@
  * are held and handed out after it, in order, so a consumer never sees a live change before
  * the snapshot it applies to.
  */
-import { SUBPROTOCOL, BEARER_PREFIX, ServerFrame, FrameError, type ClientFrame, type Topic } from '../domain/frames.js';
-import { CloseCode } from '../domain/codes.js';
+import { SUBPROTOCOL, BEARER_PREFIX, ServerFrame, type ClientFrame, type Topic } from '../domain/frames.js';
+import { CloseCode, FrameError } from '../domain/codes.js';
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.js';
 import { Emitter, rethrowLater } from './emitter.js';
 import { ClientErrorCode, LiveError, terminalCloseError } from './errors.js';

@@ -1,15 +1,8 @@
+/** The service's configuration (config/schema.ts), parsed once at start-up and passed down. */
+import { parseEnv } from './env.js';
 import { ConfigSchema, EnvSchema, SECRET_KEYS, type Config } from './schema.js';
 
-/** A configuration error: `message` is one line naming the variable. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  constructor(
-    readonly variable: string,
-    readonly reason: string,
-  ) {
-    super(`${variable} ${reason}`);
-  }
-}
+export { ConfigError } from './env.js';
 
 const KNOWN = new Set(Object.keys(EnvSchema.shape));
 /** Values never echoed in an error: secrets, and what a secret is often pasted into by mistake. */
@@ -21,16 +14,7 @@ const NEVER_ECHO = new Set<string>([...SECRET_KEYS, 'JWT_PUBLIC_KEY', 'JWKS_URL'
  * `EnvSchema`, which skips the checks that only matter to running roles.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, schema: typeof ConfigSchema | typeof EnvSchema = ConfigSchema): Config {
-  const input: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) {
-    if (KNOWN.has(key) && value !== undefined && value.trim() !== '') input[key] = value;
-  }
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const variable = String(issue?.path[0] ?? 'environment');
-  const shown = variable in input && !NEVER_ECHO.has(variable) ? ` (got ${JSON.stringify(input[variable])})` : '';
-  throw new ConfigError(variable, `${issue?.message ?? 'is invalid'}${shown}`);
+  return parseEnv(schema, KNOWN, env, NEVER_ECHO);
 }
 
 /** The configuration with secrets replaced, safe to log. */

@@ -1,9 +1,11 @@
 /**
- * WebSocket frames of CONTRACT section 5, one zod schema each. The gateway parses client
- * frames with `ClientFrame` and builds server frames typed by these schemas; the client SDK
- * parses server frames with `ServerFrame`. See docs/protocol.md for the full description.
+ * WebSocket frames of CONTRACT section 5, one zod schema each: the truth of the wire. The
+ * gateway parses client frames with `ClientFrame` and writes server frames only through the
+ * builders at the end of this file, each of which `satisfies` its schema's type; the client
+ * SDK parses server frames with `ServerFrame`. See docs/protocol.md for the full description.
  */
 import { z } from 'zod';
+import type { FrameError } from './codes.js';
 import { ChangeEvent } from './events.js';
 
 export const SUBPROTOCOL = 'navimpact.v1';
@@ -37,20 +39,40 @@ export const PongFrame = z.object({ type: z.literal('pong'), ref: Ref });
 export const AuthOkFrame = z.object({ type: z.literal('auth_ok'), expiresAt: z.number().int(), ref: Ref });
 export const ExpiringFrame = z.object({ type: z.literal('expiring'), expiresAt: z.number().int() });
 export const MetricsFrame = z.looseObject({ type: z.literal('metrics'), connections: z.number().int(), at: z.iso.datetime({ offset: true }) });
+/** `code` is a FrameError; a client accepts any string (a newer server may send a new code). */
 export const ErrorFrame = z.object({ type: z.literal('error'), code: z.string(), message: z.string(), ref: Ref });
 
 export const ServerFrame = z.union([WelcomeFrame, GrantFrame, SubscribedFrame, UnsubscribedFrame, PongFrame, AuthOkFrame, ExpiringFrame, MetricsFrame, ErrorFrame]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type GrantFrame = z.infer<typeof GrantFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
+export type Ref = z.infer<typeof Ref>;
 
-/** Codes of `error` frames: a refused request that leaves the connection open. */
-export const FrameError = {
-  BadFrame: 'bad_frame',
-  Forbidden: 'forbidden',
-  TooManySubscriptions: 'too_many_subscriptions',
-  NotSubscribed: 'not_subscribed',
-  AuthFailed: 'auth_failed',
-  Unavailable: 'unavailable',
+// --- server frame builders -------------------------------------------------------------
+// The only way the server writes a frame. Each object `satisfies` the type of its schema,
+// so a frame that drifts from the contract is a compile error, not a client's surprise.
+
+const withRef = (ref: Ref) => (ref === undefined ? {} : { ref });
+
+/** The answer to a `ping` without `ref`, built once: it is the most frequent frame a client asks for. */
+export const PONG = JSON.stringify({ type: 'pong' } satisfies z.infer<typeof PongFrame>);
+
+export const serverFrame = {
+  welcome: (session: string, heartbeatMs: number, expiresAt: number): string =>
+    JSON.stringify({ type: 'welcome', session, heartbeatMs, expiresAt } satisfies z.infer<typeof WelcomeFrame>),
+  subscribed: (topic: Topic, seq: number, recovered: boolean, ref: Ref): string =>
+    JSON.stringify({ type: 'subscribed', topic, seq, recovered, ...withRef(ref) } satisfies z.infer<typeof SubscribedFrame>),
+  unsubscribed: (topic: Topic, ref: Ref): string => JSON.stringify({ type: 'unsubscribed', topic, ...withRef(ref) } satisfies z.infer<typeof UnsubscribedFrame>),
+  pong: (ref: Ref): string => (ref === undefined ? PONG : JSON.stringify({ type: 'pong', ref } satisfies z.infer<typeof PongFrame>)),
+  authOk: (expiresAt: number, ref: Ref): string => JSON.stringify({ type: 'auth_ok', expiresAt, ...withRef(ref) } satisfies z.infer<typeof AuthOkFrame>),
+  expiring: (expiresAt: number): string => JSON.stringify({ type: 'expiring', expiresAt } satisfies z.infer<typeof ExpiringFrame>),
+  metrics: (fields: { at: string; connections: number; subjects: number; head: number }): string =>
+    JSON.stringify({ type: 'metrics', ...fields } satisfies z.infer<typeof MetricsFrame>),
+  error: (code: FrameError, message: string, ref: Ref): string => JSON.stringify({ type: 'error', code, message, ...withRef(ref) } satisfies ErrorFrame),
+  /**
+   * The `grant` frame of a change event as the relay published it (`{"seq":…}`, a
+   * ChangeEvent as JSON): `"type":"grant"` spliced in front. Built once per event, not per
+   * client, and never parsed and serialised again.
+   */
+  grant: (eventJson: string): string => `{"type":"grant",${eventJson.slice(1)}`,
 } as const;
-export type FrameError = (typeof FrameError)[keyof typeof FrameError];

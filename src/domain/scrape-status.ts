@@ -44,7 +44,5 @@ export const ScrapeSubjects = {
   rejected: (source: string) => `scrape.rejected.${source}`,
   grantsAll: 'scrape.grants.>',
   statusAll: 'scrape.status.*',
+  rejectedAll: 'scrape.rejected.>',
 } as const;
-
-/** The JetStream stream that keeps `scrape.grants.>` until ingested; the ingest role creates it. */
-export const SCRAPE_STREAM = 'SCRAPE';

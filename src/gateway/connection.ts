@@ -1,10 +1,11 @@
 /**
  * Per-connection state, kept in uWebSockets.js's user data. All of it is released by the
- * one close handler (server.ts), whichever way the connection ends; `closed` is set there,
+ * one close handler (gateway.ts), whichever way the connection ends; `closed` is set there,
  * and every deferred action (a replay, a timer's send) checks it first, because uWS throws
  * on any use of a closed socket.
  */
 import type { TokenRole } from '../domain/token.js';
+import type { WebSocket } from '../http/uws.js';
 
 export interface Connection {
   session: string;
@@ -30,6 +31,9 @@ export interface Connection {
   closing: boolean;
 }
 
+export type Socket = WebSocket<Connection>;
+
+/** When `expiring` is due: a quarter of the remaining lifetime before expiry, at most `noticeMs`. */
 export function expiringAt(now: number, expiresAt: number, noticeMs: number): number {
   return expiresAt - Math.min(noticeMs, Math.max(0, (expiresAt - now) / 4));
 }

@@ -17,7 +17,7 @@
  * - A rejection carries a message id made of the record's SCRAPE sequence and a hash, so a
  *   redelivered record is not rejected twice within the duplicate window.
  * - On a transient database error (connection lost, server restarting, deadlock) the
- *   batch is held and retried with exponential backoff and jitter, up to
+ *   batch is held and retried with exponential backoff and full jitter (lifecycle/retry.ts), up to
  *   INGEST_RETRY_MAX between tries, for as long as it takes; meanwhile its records are
  *   marked in progress so JetStream does not hand them to another process.
  * - A data error (the database refusing a row that passed normalisation) would fail every
@@ -38,6 +38,8 @@ import { ScrapeSubjects } from '../domain/scrape-status.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ensureScrapeStreams, isNotFound } from '../bus/streams.js';
+import { backoffDelay } from '../domain/backoff.js';
+import { retry, sleep } from '../lifecycle/retry.js';
 import { Connections } from './connections.js';
 import { planBatch, type BatchPlan, type Rejection } from './decode.js';
 import { rejectionPayload } from './rejections.js';
@@ -46,6 +48,7 @@ import { isDataError, upsertGrants, type UpsertCounts } from './upsert.js';
 export const DURABLE = 'ingest';
 /** Records handed out and not yet acknowledged, over all ingest processes. */
 const MAX_ACK_PENDING = 20_000;
+/** Ceiling of the first retry delay; the cap is INGEST_RETRY_MAX. */
 const FIRST_RETRY_MS = 100;
 
 export interface IngestOptions {
@@ -151,7 +154,7 @@ export class Ingest {
       } catch (err) {
         if (!this.running) break;
         failures++;
-        const delayMs = backoff(failures, this.options.retryMaxMs);
+        const delayMs = backoffDelay(failures - 1, { baseMs: FIRST_RETRY_MS, maxMs: this.options.retryMaxMs });
         this.log.warn({ code: LogCode.IngestConsumerRestarted, worker, attempt: failures, delayMs, err }, 'ingest consumer failed; restarting it');
         await sleep(delayMs, this.stopping.signal);
       } finally {
@@ -276,48 +279,35 @@ export class Ingest {
    * marked in progress. Undefined when the role stops first (the records stay unacknowledged).
    */
   private async retrying<T>(step: 'write' | 'reject', batch: readonly JsMsg[], run: () => Promise<T>): Promise<T | undefined> {
-    let attempt = 0;
+    let tries = 0;
     let heartbeat: NodeJS.Timeout | undefined;
     try {
-      for (;;) {
-        try {
-          const result = await run();
-          if (attempt > 0) this.log.info({ code: LogCode.IngestBatchRecovered, step, attempts: attempt + 1, records: batch.length }, 'batch went through after retries');
-          return result;
-        } catch (err) {
-          if (!this.running) return undefined;
-          attempt++;
-          heartbeat ??= setInterval(() => batch.forEach((m) => m.working()), Math.max(500, this.options.ackWaitMs / 3));
-          const delayMs = backoff(attempt, this.options.retryMaxMs);
-          this.log.warn(
-            { code: step === 'write' ? LogCode.IngestBatchRetry : LogCode.IngestRejectPublishFailed, attempt, delayMs, records: batch.length, err },
-            step === 'write' ? 'batch not written; retrying' : 'rejections not published; retrying',
-          );
-          await sleep(delayMs, this.stopping.signal);
-          if (!this.running) return undefined;
-        }
-      }
+      const result = await retry(
+        () => {
+          tries++;
+          return run();
+        },
+        {
+          baseMs: FIRST_RETRY_MS,
+          maxMs: this.options.retryMaxMs,
+          signal: this.stopping.signal,
+          onRetry: (err, attempt, delayMs) => {
+            heartbeat ??= setInterval(() => batch.forEach((m) => m.working()), Math.max(500, this.options.ackWaitMs / 3));
+            this.log.warn(
+              { code: step === 'write' ? LogCode.IngestBatchRetry : LogCode.IngestRejectPublishFailed, attempt, delayMs, records: batch.length, err },
+              step === 'write' ? 'batch not written; retrying' : 'rejections not published; retrying',
+            );
+          },
+        },
+      );
+      if (tries > 1) this.log.info({ code: LogCode.IngestBatchRecovered, step, attempts: tries, records: batch.length }, 'batch went through after retries');
+      return result;
+    } catch (err) {
+      // `retry` gives up only when the role stops: the records stay unacknowledged.
+      if (!this.running) return undefined;
+      throw err;
     } finally {
       clearInterval(heartbeat);
     }
   }
-}
-
-/** Exponential backoff with equal jitter: between half and all of min(max, 100 ms x 2^(n-1)). */
-export function backoff(attempt: number, maxMs: number): number {
-  const ceiling = Math.min(maxMs, FIRST_RETRY_MS * 2 ** Math.min(attempt - 1, 20));
-  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -5,7 +5,7 @@
  * timer ends the process regardless; it is unref'd so it never keeps a finished process
  * alive.
  */
-import { LogCode } from '../domain/codes.js';
+import { ExitCode, LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 
 export class Shutdown {
@@ -15,7 +15,7 @@ export class Shutdown {
   constructor(
     private readonly log: Logger,
     private readonly deadlineMs: number,
-    private readonly exit: (code: number) => void = (code) => process.exit(code),
+    private readonly exit: (code: ExitCode) => void = (code) => process.exit(code),
   ) {}
 
   /** Registers a step; steps run last-registered first. */
@@ -24,20 +24,20 @@ export class Shutdown {
   }
 
   /** Runs the steps once and exits with `code` (or 1 past the deadline). */
-  run(code: number, reason: string): Promise<void> {
+  run(code: ExitCode, reason: string): Promise<void> {
     this.started ??= this.execute(code, reason);
     return this.started;
   }
 
   listen(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): void {
-    for (const signal of signals) process.once(signal, () => void this.run(0, signal));
+    for (const signal of signals) process.once(signal, () => void this.run(ExitCode.Ok, signal));
   }
 
-  private async execute(code: number, reason: string): Promise<void> {
+  private async execute(code: ExitCode, reason: string): Promise<void> {
     this.log.info({ code: LogCode.ShutdownStarted, reason }, 'shutting down');
     const deadline = setTimeout(() => {
       this.log.error({ code: LogCode.ShutdownTimeout, deadlineMs: this.deadlineMs }, 'shutdown deadline passed; exiting');
-      this.exit(code === 0 ? 1 : code);
+      this.exit(code === ExitCode.Ok ? ExitCode.ShutdownDeadline : code);
     }, this.deadlineMs);
     deadline.unref();
     for (const step of [...this.steps].reverse()) {

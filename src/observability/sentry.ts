@@ -6,7 +6,7 @@
  * a standby takes over, and state is rebuilt from Postgres and NATS).
  */
 import * as Sentry from '@sentry/node';
-import { LogCode } from '../domain/codes.js';
+import { ExitCode, LogCode } from '../domain/codes.js';
 import type { Logger } from './log.js';
 
 export interface ReportingOptions {
@@ -45,11 +45,14 @@ export async function flushReporting(timeoutMs: number): Promise<void> {
  * Installs the last-resort handlers. `onFatal` runs after the error is logged and
  * reported; it is expected to shut the process down.
  */
-export function installCrashHandlers(log: Logger, onFatal: (code: number) => void): void {
+/** How long a fatal error waits for its Sentry report to leave. */
+const FATAL_FLUSH_MS = 2_000;
+
+export function installCrashHandlers(log: Logger, onFatal: (code: ExitCode) => void): void {
   const fatal = (code: typeof LogCode.UncaughtException | typeof LogCode.UnhandledRejection) => (err: unknown) => {
     log.fatal({ code, err }, code === LogCode.UncaughtException ? 'uncaught exception' : 'unhandled promise rejection');
     if (enabled) Sentry.captureException(err, { tags: { handled: 'no', mechanism: code } });
-    void flushReporting(2_000).finally(() => onFatal(70));
+    void flushReporting(FATAL_FLUSH_MS).finally(() => onFatal(ExitCode.Software));
   };
   process.on('uncaughtException', fatal(LogCode.UncaughtException));
   process.on('unhandledRejection', fatal(LogCode.UnhandledRejection));

@@ -10,8 +10,11 @@
  * WebSocket client.
  */
 import { z } from 'zod';
-import type { GrantFeed } from '../gateway/feed.js';
-import { HttpError, describeIssues, parseQuery, type Reply, type Request } from './http.js';
+import { HttpErrorCode } from '../domain/codes.js';
+import type { ChangeFeed } from '../feed/types.js';
+import { HttpError } from '../http/errors.js';
+import { describeIssues, parseQuery } from '../http/query.js';
+import type { Reply, Request } from '../http/request.js';
 import type { RecentChanges } from './recent.js';
 
 export const MAX_WAIT_SECONDS = 30;
@@ -34,7 +37,7 @@ export class ChangesRoute {
   private readonly query: ReturnType<typeof ChangesQuery>;
 
   constructor(
-    private readonly feed: GrantFeed,
+    private readonly feed: ChangeFeed,
     private readonly recent: RecentChanges,
     maxLimit: number,
   ) {
@@ -43,7 +46,7 @@ export class ChangesRoute {
 
   async handle(req: Request): Promise<Reply> {
     const parsed = this.query.safeParse(parseQuery(req.query, ['since', 'limit', 'wait']));
-    if (!parsed.success) throw new HttpError(400, 'invalid_query', describeIssues(parsed.error.issues));
+    if (!parsed.success) throw new HttpError(400, HttpErrorCode.InvalidQuery, describeIssues(parsed.error.issues));
     const { since, limit, wait } = parsed.data;
     const deadline = Date.now() + wait * 1_000;
     for (;;) {
@@ -63,7 +66,7 @@ export class ChangesRoute {
     const recent = this.recent.after(since, limit);
     if (recent) return recent;
     const first = await this.feed.firstSeq();
-    if (since + 1 < first) throw new HttpError(410, 'since_expired', `events after ${since} are no longer kept (the oldest is ${first}); reload with GET /v1/grants`);
+    if (since + 1 < first) throw new HttpError(410, HttpErrorCode.SinceExpired, `events after ${since} are no longer kept (the oldest is ${first}); reload with GET /v1/grants`);
     const out: { seq: number; json: string }[] = [];
     const until = Math.min(head, since + limit);
     await this.feed.replay('grants', since, until, (json, seq) => {

@@ -18,7 +18,9 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import { GRANT_STATUSES, IsoDate, VicOutcomeDomain } from '../domain/grant.js';
-import { HttpError, type Reply } from './http.js';
+import { HttpErrorCode } from '../domain/codes.js';
+import { HttpError } from '../http/errors.js';
+import type { Reply } from '../http/request.js';
 
 const amount = z
   .string()
@@ -78,7 +80,7 @@ export async function victoriaExport(pool: pg.Pool): Promise<Reply> {
     const ids = failures.slice(0, 10).map((f) => f.id).join(', ');
     throw new HttpError(
       422,
-      'export_invalid',
+      HttpErrorCode.ExportInvalid,
       `${failures.length} Victorian grant(s) fail validation and nothing was exported: ${ids}${failures.length > 10 ? ', ...' : ''}`,
       { rows: failures.slice(0, MAX_LISTED), total: failures.length },
     );

@@ -19,11 +19,13 @@ import { z } from 'zod';
 import { GrantFromRow, GrantId, GrantStatus, Location, type GrantRow } from '../domain/grant.js';
 import type { GrantCache } from '../cache/store.js';
 import type { LocalGrants } from '../cache/local.js';
-import { HttpError, describeIssues, parseQuery, type Reply, type Request } from './http.js';
+import { HttpErrorCode } from '../domain/codes.js';
+import { HttpError } from '../http/errors.js';
+import { describeIssues, parseQuery } from '../http/query.js';
+import type { Reply, Request } from '../http/request.js';
 
 const GRANT_COLUMNS = `g.id, g.source, g.external_id, g.title, g.description, g.agency, g.url, g.min_amount, g.max_amount,
   g.currency, g.open_date, g.close_date, g.status, g.categories, g.locations, g.vic_outcome_domain, g.version, g.updated_at`;
-
 
 export const MAX_Q_LENGTH = 200;
 
@@ -34,7 +36,7 @@ export function encodeCursor(id: string): string {
 export function decodeCursor(cursor: string): string {
   const text = /^[A-Za-z0-9_-]{1,80}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   const id = text.startsWith('g1:') ? text.slice(3) : '';
-  if (!GrantId.safeParse(id).success) throw new HttpError(400, 'invalid_cursor', 'cursor is not one this API issued');
+  if (!GrantId.safeParse(id).success) throw new HttpError(400, HttpErrorCode.InvalidCursor, 'cursor is not one this API issued');
   return id.toLowerCase();
 }
 
@@ -64,8 +66,6 @@ export interface GrantRoutesDeps {
   /** The in-process layer, when enabled (CACHE_LOCAL_ENTRIES > 0). */
   local?: LocalGrants;
   maxLimit: number;
-  /** The stream sequence a cached answer must reflect (see GrantCache). */
-  required(): number;
   onLocalHit?: () => void;
   /** Runs between the database read and the cache fill (tests widen the race window with it). */
   beforeFill?: () => Promise<void>;
@@ -82,12 +82,12 @@ export class GrantRoutes {
     const parsed = this.listQuery.safeParse(parseQuery(req.query, ['status', 'location', 'q', 'limit', 'cursor']));
     if (!parsed.success) {
       const cursorIssue = parsed.error.issues.find((i) => i.path[0] === 'cursor');
-      if (cursorIssue) throw new HttpError(400, 'invalid_cursor', 'cursor is not one this API issued');
-      throw new HttpError(400, 'invalid_query', describeIssues(parsed.error.issues));
+      if (cursorIssue) throw new HttpError(400, HttpErrorCode.InvalidCursor, 'cursor is not one this API issued');
+      throw new HttpError(400, HttpErrorCode.InvalidQuery, describeIssues(parsed.error.issues));
     }
     const query = parsed.data;
     const key = JSON.stringify([query.status ?? null, query.location ?? null, query.q ?? null, query.limit, query.cursor ?? null]);
-    const cached = await this.deps.cache.readList(key, this.deps.required());
+    const cached = await this.deps.cache.readList(key);
     if (cached) return { body: cached.json, headers: { 'cache-control': 'no-cache' } };
 
     const readAt = Date.now();
@@ -116,7 +116,7 @@ export class GrantRoutes {
 
   async byId(req: Request): Promise<Reply> {
     const id = req.params[0] ?? '';
-    if (!GrantId.safeParse(id).success) throw new HttpError(400, 'invalid_id', 'id must be a UUID');
+    if (!GrantId.safeParse(id).success) throw new HttpError(400, HttpErrorCode.InvalidId, 'id must be a UUID');
     if (req.query !== '') parseQuery(req.query, []);
     const key = id.toLowerCase();
     const local = this.deps.local?.get(key);
@@ -125,7 +125,7 @@ export class GrantRoutes {
       return this.answer(req, local.version, local.json);
     }
     const lookedUp = Date.now();
-    const cached = await this.deps.cache.readGrant(key, this.deps.required());
+    const cached = await this.deps.cache.readGrant(key);
     if (cached) {
       this.deps.local?.fill(key, cached.version, cached.json, lookedUp);
       return this.answer(req, cached.version, cached.json);
@@ -134,7 +134,7 @@ export class GrantRoutes {
     const readAt = Date.now();
     const result = await this.deps.pool.query<GrantRow>(`SELECT ${GRANT_COLUMNS} FROM grants g WHERE g.id = $1`, [key]);
     const row = result.rows[0];
-    if (!row) throw new HttpError(404, 'not_found', 'no grant with this id');
+    if (!row) throw new HttpError(404, HttpErrorCode.NotFound, 'no grant with this id');
     const grant = GrantFromRow.parse(row);
     const json = JSON.stringify(grant);
     await this.deps.beforeFill?.();

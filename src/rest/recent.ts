@@ -1,7 +1,6 @@
 /**
- * What the REST side keeps of the gateway's feed: the most recent change events (for
- * `GET /v1/changes` without a trip to JetStream), when each stream sequence was seen (for
- * the cache's staleness bound), and the long-poll waiters.
+ * The most recent change events of the feed, for `GET /v1/changes` without a trip to
+ * JetStream, and the long-polls waiting for the next one.
  *
  * Waiters are released by the next event, by their timeout or by their request's abort,
  * whichever comes first, and each of the three removes the waiter: an aborted long-poll
@@ -13,8 +12,10 @@ export interface RecentEvent {
   json: string;
 }
 
-/** How often the seen-at history takes a new sample at most. */
-const SAMPLE_MS = 10;
+/** Events kept at most... */
+export const RECENT_EVENTS = 10_000;
+/** ...and at most this many characters of them (events carry whole grants: a count alone would not bound the memory). */
+export const RECENT_CHARS = 256_000;
 
 export class RecentChanges {
   private readonly ring: RecentEvent[] = [];
@@ -22,24 +23,14 @@ export class RecentChanges {
   /** Characters of JSON held from `start` on. */
   private chars = 0;
   private readonly waiters = new Set<() => void>();
-  /** (time, seq) samples, oldest first; `seen[0]` stands for everything before it. */
-  private readonly seen: { at: number; seq: number }[] = [];
 
-  /**
-   * Holds at most `capacity` events and `maxChars` characters of them (events carry whole
-   * grants: a count alone would not bound the memory).
-   */
+  /** Holds at most `capacity` events and `maxChars` characters of them. */
   constructor(
-    private readonly capacity: number,
-    private readonly maxChars: number,
-    private readonly historyMs: number,
-    headAtStart: number,
-    now = Date.now(),
-  ) {
-    this.seen.push({ at: now, seq: headAtStart });
-  }
+    private readonly capacity = RECENT_EVENTS,
+    private readonly maxChars = RECENT_CHARS,
+  ) {}
 
-  push(event: RecentEvent, now = Date.now()): void {
+  push(event: RecentEvent): void {
     this.ring.push(event);
     this.chars += event.json.length;
     while (this.ring.length - this.start > this.capacity || (this.chars > this.maxChars && this.ring.length - this.start > 1)) {
@@ -50,21 +41,7 @@ export class RecentChanges {
       this.ring.splice(0, this.start);
       this.start = 0;
     }
-    const last = this.seen[this.seen.length - 1]!;
-    if (now - last.at < SAMPLE_MS) last.seq = event.seq;
-    else this.seen.push({ at: now, seq: event.seq });
-    while (this.seen.length > 1 && this.seen[1]!.at <= now - this.historyMs) this.seen.shift();
     for (const wake of [...this.waiters]) wake();
-  }
-
-  /** Highest sequence seen at or before `at` (the sequence the feed started at, if earlier). */
-  seqSeenAt(at: number): number {
-    let seq = this.seen[0]!.seq;
-    for (const s of this.seen) {
-      if (s.at > at) break;
-      seq = s.seq;
-    }
-    return seq;
   }
 
   /** Oldest sequence held, or undefined when empty. */

@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { Duration } from '../config/duration.js';
+import { ConfigError, parseEnv } from '../config/env.js';
 
 /** Variables never echoed in an error or a log line. */
 export const SCRAPE_SECRET_KEYS = ['NATS_PASSWORD', 'NATS_TOKEN', 'NATS_URL'] as const;
@@ -70,37 +71,16 @@ export const ScrapeEnvSchema = z.object({
 });
 export type ScrapeConfig = z.infer<typeof ScrapeEnvSchema>;
 
-export class ScrapeConfigError extends Error {
-  override name = 'ScrapeConfigError';
-  constructor(
-    readonly variable: string,
-    readonly reason: string,
-  ) {
-    super(`${variable} ${reason}`);
-  }
-}
-
 const KNOWN = new Set(Object.keys(ScrapeEnvSchema.shape));
 const NEVER_ECHO = new Set<string>(SCRAPE_SECRET_KEYS);
 
-/** Parses the environment once; empty strings count as unset. Throws a ScrapeConfigError naming the variable. */
+/** Parses the environment once; empty strings count as unset. Throws a ConfigError naming the variable. */
 export function loadScrapeConfig(env: NodeJS.ProcessEnv = process.env): ScrapeConfig {
-  const input: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) {
-    if (KNOWN.has(key) && value !== undefined && value.trim() !== '') input[key] = value;
-  }
-  const result = ScrapeEnvSchema.safeParse(input);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const variable = String(issue?.path[0] ?? 'environment');
-    const shown = variable in input && !NEVER_ECHO.has(variable) ? ` (got ${JSON.stringify(input[variable])})` : '';
-    throw new ScrapeConfigError(variable, `${issue?.message ?? 'is invalid'}${shown}`);
-  }
-  const config = result.data;
+  const config = parseEnv(ScrapeEnvSchema, KNOWN, env, NEVER_ECHO);
   if ((config.NATS_USER === undefined) !== (config.NATS_PASSWORD === undefined)) {
-    throw new ScrapeConfigError(config.NATS_USER === undefined ? 'NATS_USER' : 'NATS_PASSWORD', 'must be set together with the other (NATS_USER and NATS_PASSWORD)');
+    throw new ConfigError(config.NATS_USER === undefined ? 'NATS_USER' : 'NATS_PASSWORD', 'must be set together with the other (NATS_USER and NATS_PASSWORD)');
   }
   const ways = [config.NATS_USER, config.NATS_TOKEN, config.NATS_CREDS].filter((v) => v !== undefined).length;
-  if (ways > 1) throw new ScrapeConfigError('NATS_CREDS', 'set one of NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS, not several');
+  if (ways > 1) throw new ConfigError('NATS_CREDS', 'set one of NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS, not several');
   return config;
 }

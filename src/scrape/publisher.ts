@@ -14,7 +14,8 @@
 import { createHash } from 'node:crypto';
 import { ErrorCode, type JetStreamClient, type NatsConnection, type NatsError } from 'nats';
 import { LogCode } from '../domain/codes.js';
-import { SCRAPE_STATUS_DETAIL_MAX, SCRAPE_STREAM, ScrapeStatus, ScrapeSubjects, type ScrapeState } from '../domain/scrape-status.js';
+import { Streams } from '../domain/events.js';
+import { SCRAPE_STATUS_DETAIL_MAX, ScrapeStatus, ScrapeSubjects, type ScrapeState } from '../domain/scrape-status.js';
 import type { Logger } from '../observability/log.js';
 import type { Clock } from './clock.js';
 import { PublishError, StreamMissingError } from './errors.js';
@@ -58,18 +59,18 @@ export class RecordPublisher {
     try {
       const ack = await this.js.publish(subject, new TextEncoder().encode(JSON.stringify(record)), {
         msgID: messageId(this.source, record),
-        expect: { streamName: SCRAPE_STREAM },
+        expect: { streamName: Streams.scrape },
         timeout: this.timeoutMs,
       });
       return ack.duplicate ? 'duplicate' : 'published';
     } catch (err) {
       const e = err as NatsError & { api_error?: { err_code?: number } };
       if (e.code === ErrorCode.NoResponders || e.code === '503') {
-        throw new StreamMissingError(`no JetStream stream captures ${subject}: stream ${SCRAPE_STREAM} (subjects ${ScrapeSubjects.grantsAll}) is created by the ingest role; start it once`, { cause: err });
+        throw new StreamMissingError(`no JetStream stream captures ${subject}: stream ${Streams.scrape} (subjects ${ScrapeSubjects.grantsAll}) is created by the ingest role; start it once`, { cause: err });
       }
       // 10060: the stream that answered is not SCRAPE.
       if (e.api_error?.err_code === 10060) {
-        throw new StreamMissingError(`${subject} is captured by a stream other than ${SCRAPE_STREAM}`, { cause: err });
+        throw new StreamMissingError(`${subject} is captured by a stream other than ${Streams.scrape}`, { cause: err });
       }
       throw new PublishError(`publish to ${subject} failed: ${e.message}`, { cause: err });
     }

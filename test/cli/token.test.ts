@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { decodeProtectedHeader } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { createTokenVerifier } from '../../src/gateway/auth.js';
+import { createTokenVerifier } from '../../src/auth/verifier.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SECRET = 'cli-test-secret-0123456789-abcdefghijklmnop';

@@ -7,16 +7,10 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
-import {
-  AUTH_FAILURES,
-  TokenError,
-  createTokenVerifier,
-  originAllowed,
-  parseBearer,
-  tokenFromSubprotocols,
-  type AuthFailure,
-  type TokenVerifier,
-} from '../../src/gateway/auth.js';
+import { parseBearer, tokenFromSubprotocols } from '../../src/auth/bearer.js';
+import { TokenError, createTokenVerifier, type TokenVerifier } from '../../src/auth/verifier.js';
+import { AUTH_FAILURES, type AuthFailure } from '../../src/domain/codes.js';
+import { originAllowed } from '../../src/http/cors.js';
 
 const SECRET = 'auth-test-secret-0123456789-abcdefghij';
 const now = () => Math.floor(Date.now() / 1000);

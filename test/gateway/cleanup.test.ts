@@ -12,8 +12,7 @@ import { PrivateNats } from '../support/nats.js';
 import { testLog } from '../support/log.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { createTokenVerifier } from '../../src/gateway/auth.js';
-import { Gateway } from '../../src/gateway/server.js';
+import { startLocalGateway, type LocalGateway } from '../support/gateway.js';
 import { ensureGrantsStream } from '../../src/bus/streams.js';
 import { connect, inParallel, SECRET, token, type Client } from './harness.js';
 
@@ -45,11 +44,8 @@ afterAll(async () => {
   await nats.stop();
 });
 
-async function startGateway(env: Record<string, string> = {}): Promise<Gateway> {
-  const verifier = await createTokenVerifier({ secret: SECRET });
-  const gateway = new Gateway(loadConfig({ ...ENV, ...env }), verifier, nc, testLog, metrics);
-  await gateway.start();
-  return gateway;
+function startGateway(env: Record<string, string> = {}): Promise<LocalGateway> {
+  return startLocalGateway(loadConfig({ ...ENV, ...env }), nc, metrics);
 }
 
 /** A fake change event of about `size` bytes, published into GRANTS as the relay would. */
@@ -96,7 +92,7 @@ async function slowConsumers(viewer: string): Promise<number> {
 }
 
 /** Clients open while the gateway stops: each gets 1001; then a new gateway starts. */
-async function shutdownWith(gateway: Gateway, viewer: string): Promise<{ closed: number; next: Gateway }> {
+async function shutdownWith(gateway: LocalGateway, viewer: string): Promise<{ closed: number; next: LocalGateway }> {
   const open = await Promise.all(Array.from({ length: 300 }, () => connect(gateway.port, { token: viewer })));
   await gateway.stop();
   for (const r of await Promise.all(open.map((c) => c.closed))) expect(r.code).toBe(1001);

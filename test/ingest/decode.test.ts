@@ -1,12 +1,11 @@
 /**
  * The I/O-free parts of ingest: a batch's plan (decode, normalise, collapse duplicates,
- * order), the rejection payload and its bound, the retry backoff, and which database
+ * order), the rejection payload and its bound, and which database
  * errors count as data errors.
  */
 import { describe, expect, it } from 'vitest';
 import { planBatch, type ScrapeMessage } from '../../src/ingest/decode.js';
 import { rejectionPayload } from '../../src/ingest/rejections.js';
-import { backoff } from '../../src/ingest/ingest.js';
 import { isDataError, UPSERT_SQL } from '../../src/ingest/upsert.js';
 
 const enc = new TextEncoder();
@@ -70,15 +69,6 @@ describe('ingest rejections', () => {
 });
 
 describe('ingest retry', () => {
-  it('ingest retry - backoff doubles from 100 ms with jitter and stops at the cap', () => {
-    for (let attempt = 1; attempt < 40; attempt++) {
-      const ceiling = Math.min(5_000, 100 * 2 ** (attempt - 1));
-      const d = backoff(attempt, 5_000);
-      expect(d).toBeGreaterThanOrEqual(ceiling / 2);
-      expect(d).toBeLessThanOrEqual(ceiling);
-    }
-  });
-
   it('ingest retry - data errors are isolated, connection and concurrency errors retried', () => {
     expect(isDataError({ code: '23514' })).toBe(true); // check violation
     expect(isDataError({ code: '22P02' })).toBe(true); // invalid text representation

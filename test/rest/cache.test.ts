@@ -13,14 +13,11 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cacheKeys } from '../../src/cache/keys.js';
-import { GrantCache } from '../../src/cache/store.js';
 import { GrantFromRow } from '../../src/domain/grant.js';
-import { Gateway } from '../../src/gateway/server.js';
-import { createTokenVerifier } from '../../src/gateway/auth.js';
 import { connectNats } from '../../src/bus/nats.js';
 import { createPool } from '../../src/db/pool.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { Rest } from '../../src/rest/index.js';
+import { startGateway } from '../../src/roles/gateway.js';
 import { EnvSchema } from '../../src/config/schema.js';
 import { connect, inParallel, SECRET, token, type Stack } from '../gateway/harness.js';
 import { PrivateNats } from '../support/nats.js';
@@ -87,7 +84,17 @@ describe.each([
 
     const prefix = `t${randomUUID().slice(0, 8)}:`;
     const boundMs = 1_000;
-    const config = EnvSchema.parse({ PORT: '0', JWT_SECRET: SECRET, CACHE_PREFIX: prefix });
+    const config = EnvSchema.parse({
+      PORT: '0',
+      JWT_SECRET: SECRET,
+      CACHE_PREFIX: prefix,
+      REDIS_URL: SHARED_REDIS,
+      CACHE_INVALIDATION_BOUND: `${boundMs}ms`,
+      CACHE_LOCAL_ENTRIES: String(localEntries),
+      CACHE_TTL: '300s',
+      CACHE_TOMBSTONE_TTL: '60s',
+      SCRAPER_STALE_AFTER: '1h',
+    });
     const metrics = createMetrics();
     const nc = await connectNats(nats.url, 'race', testLog);
     cleanups.push(() => nc.close());
@@ -102,18 +109,10 @@ describe.each([
     const redis = new Redis(SHARED_REDIS);
     cleanups.push(async () => redis.disconnect());
     const watermark = async () => Number((await redis.get(cacheKeys(prefix).watermark)) ?? -1);
-    const cache = new GrantCache(SHARED_REDIS, { prefix, ttlMs: 300_000, tombstoneTtlMs: 60_000 }, testLog, metrics);
-    const verifier = await createTokenVerifier({ secret: SECRET });
     let delayed = 0;
-    const rest = new Rest(
-      { corsOrigins: [], maxLimit: 500, invalidationBoundMs: boundMs, scraperStaleAfterMs: 3_600_000, localEntries, tombstoneTtlMs: 60_000 },
+    const gateway = await startGateway(
+      { config, log: testLog, nc, pool, metrics },
       {
-        pool,
-        nc,
-        cache,
-        verifier,
-        log: testLog,
-        metrics,
         // The race window: most fills at once, some after a short pause, a few after a long one.
         beforeFill: async () => {
           const r = Math.random();
@@ -123,8 +122,7 @@ describe.each([
         },
       },
     );
-    const gateway = new Gateway({ ...config, PORT: 0 }, verifier, nc, testLog, metrics, rest);
-    const port = await gateway.start();
+    const port = gateway.port;
     cleanups.push(() => gateway.stop());
 
     const client = new pg.Client({ connectionString: db.url });

@@ -1,5 +1,6 @@
 /**
- * Bearer tokens on REST: the same verifier as the WebSocket upgrade (gateway/auth.ts).
+ * Bearer tokens on HTTP routes (REST, `/metrics`): the same verifier as the WebSocket
+ * upgrade, with answers in the HTTP error vocabulary (401 naming the AuthFailure, 403).
  *
  * A verified token is remembered until it expires (at most `capacity` tokens, oldest
  * forgotten first), so a client polling with one token pays for one signature check, not
@@ -7,17 +8,23 @@
  * again each time. When keys rotate, a remembered token stays valid until its own `exp`,
  * as it would on an open WebSocket.
  */
+import { HttpErrorCode, type AuthFailure } from '../domain/codes.js';
 import { canReadMetrics, type Principal } from '../domain/token.js';
-import { TokenError, parseBearer, type TokenVerifier } from '../gateway/auth.js';
-import { HttpError, type Request } from './http.js';
+import { HttpError } from '../http/errors.js';
+import type { Request } from '../http/request.js';
+import { parseBearer } from './bearer.js';
+import { TokenError, type TokenVerifier } from './verifier.js';
 
-export class RestAuth {
+/** Verified tokens remembered per process (oldest forgotten first). */
+const REMEMBERED_TOKENS = 10_000;
+
+export class RequestAuth {
   private readonly verified = new Map<string, Principal>();
 
   constructor(
     private readonly verifier: TokenVerifier,
-    private readonly onRefused: (reason: string) => void,
-    private readonly capacity = 10_000,
+    private readonly onRefused: (reason: AuthFailure) => void,
+    private readonly capacity = REMEMBERED_TOKENS,
   ) {}
 
   /** The request's principal, or a 401 HttpError naming why. */
@@ -37,7 +44,7 @@ export class RestAuth {
       this.verified.set(token, principal);
       return principal;
     } catch (err) {
-      const reason = err instanceof TokenError ? err.reason : 'malformed';
+      const reason: AuthFailure = err instanceof TokenError ? err.reason : 'malformed';
       this.onRefused(reason);
       throw new HttpError(401, reason, err instanceof TokenError ? err.message : 'token refused', undefined, { 'www-authenticate': 'Bearer error="invalid_token"' });
     }
@@ -46,7 +53,7 @@ export class RestAuth {
   /** As `principal`, and 403 unless the role may read metrics (monitor, admin). */
   async monitor(req: Request): Promise<Principal> {
     const p = await this.principal(req);
-    if (!canReadMetrics(p.role)) throw new HttpError(403, 'forbidden', 'this route needs a token with role monitor or admin');
+    if (!canReadMetrics(p.role)) throw new HttpError(403, HttpErrorCode.Forbidden, 'this route needs a token with role monitor or admin');
     return p;
   }
 }

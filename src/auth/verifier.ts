@@ -1,6 +1,7 @@
 /**
- * Token verification for the gateway (CONTRACT section 2): who may open `/v1/live` and the
- * REST routes, and why a token was refused.
+ * Token verification (CONTRACT section 2): who may open `/v1/live`, call the REST routes and
+ * read `/metrics`, and why a token was refused. One verifier per process, shared by every
+ * route that needs a principal.
  *
  * # Algorithm pinning
  * Each configured key accepts exactly the algorithm it was made for: `JWT_SECRET` only
@@ -18,14 +19,11 @@
  * flood of tokens with made-up `kid`s costs the JWKS endpoint at most one request per
  * cooldown.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, importSPKI, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import type { AuthFailure } from '../domain/codes.js';
 import { TokenClaims, type Principal } from '../domain/token.js';
-import { BEARER_PREFIX, SUBPROTOCOL } from '../domain/frames.js';
-
-/** Why a token was refused; the `reason` label of `navimpact_ws_auth_failures_total`. */
-export const AUTH_FAILURES = ['missing', 'malformed', 'expired', 'signature', 'algorithm', 'claims', 'issuer', 'audience', 'unknown_key'] as const;
-export type AuthFailure = (typeof AUTH_FAILURES)[number];
+import { algorithmForKey, normalizePem, type AsymmetricAlgorithm } from './keys.js';
 
 const MESSAGES: Readonly<Record<AuthFailure, string>> = {
   missing: 'no token',
@@ -74,35 +72,9 @@ export interface TokenVerifierOptions {
   jwksCacheMaxAgeMs?: number;
 }
 
-export type AsymmetricAlgorithm = 'ES256' | 'EdDSA' | 'RS256';
 const JWKS_ALGORITHMS: readonly AsymmetricAlgorithm[] = ['ES256', 'EdDSA', 'RS256'];
 /** Longest token accepted; the in-band `auth` frame has the same bound. */
 const MAX_TOKEN_LENGTH = 8_192;
-
-/**
- * The one JWS algorithm a public or private key was made for. Throws for any other key
- * type (P-384, Ed448, RSA-PSS, DSA, ...) and for RSA keys under 2048 bits.
- */
-export function algorithmForKey(key: KeyObject): AsymmetricAlgorithm {
-  const type = key.asymmetricKeyType;
-  if (type === 'ec') {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve === 'prime256v1') return 'ES256';
-    throw new Error(`EC keys must use curve P-256 (ES256); got ${curve ?? 'an unknown curve'}`);
-  }
-  if (type === 'ed25519') return 'EdDSA';
-  if (type === 'rsa') {
-    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (bits < 2048) throw new Error(`RSA keys must have at least 2048 bits (RS256); got ${bits}`);
-    return 'RS256';
-  }
-  throw new Error(`unsupported key type ${type ?? 'unknown'} (use P-256 for ES256, Ed25519 for EdDSA or RSA for RS256)`);
-}
-
-/** PEM text as it often arrives through an environment variable, with `\n` written out. */
-export function normalizePem(pem: string): string {
-  return pem.includes('\\n') ? pem.replace(/\\n/g, '\n') : pem;
-}
 
 /** A key that may verify a token, tried in order for one header `alg`. */
 interface Candidate {
@@ -259,41 +231,4 @@ function reasonOf(err: unknown, source: Candidate['source']): AuthFailure {
   // JWKS_URL unreachable, timed out, not 200, not a key set: no key to verify with.
   if (source === 'jwks') return 'unknown_key';
   return 'malformed';
-}
-
-/** The token of an `Authorization: Bearer <jwt>` header (scheme case-insensitive, RFC 7235). */
-export function parseBearer(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const match = /^Bearer[ \t]+([^\s,]+)[ \t]*$/i.exec(header);
-  return match?.[1];
-}
-
-/**
- * Reads `Sec-WebSocket-Protocol: navimpact.v1, bearer.<jwt>` (the browser route, which cannot
- * set headers). `offered` says whether `navimpact.v1` was among the subprotocols, so the
- * server can answer with it; `token` is the first `bearer.` entry, when not empty.
- */
-export function tokenFromSubprotocols(header: string | undefined): { token?: string; offered: boolean } {
-  if (!header) return { offered: false };
-  let offered = false;
-  let token: string | undefined;
-  for (const raw of header.split(',')) {
-    const protocol = raw.trim();
-    if (protocol === SUBPROTOCOL) offered = true;
-    else if (token === undefined && protocol.startsWith(BEARER_PREFIX) && protocol.length > BEARER_PREFIX.length) {
-      token = protocol.slice(BEARER_PREFIX.length);
-    }
-  }
-  return token === undefined ? { offered } : { token, offered };
-}
-
-/**
- * Whether a request's `Origin` may connect: an exact entry of CORS_ORIGINS, or any origin
- * when the list holds `*` (refused by the configuration in production). A request without
- * an Origin (undefined, or empty as uWebSockets.js reports a missing header) comes from a
- * non-browser client, which Origin checks do not concern, and is allowed.
- */
-export function originAllowed(origin: string | undefined, allowed: readonly string[]): boolean {
-  if (origin === undefined || origin === '') return true;
-  return allowed.includes(origin) || allowed.includes('*');
 }

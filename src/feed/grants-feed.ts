@@ -1,35 +1,25 @@
 /**
- * The gateway's view of stream GRANTS: a live feed from where the stream ended when the
- * gateway started, and replays of a range for `subscribe` with `since`.
+ * A process's view of stream GRANTS: a live feed from where the stream ended when the
+ * feed started, and replays of a range for a resuming client. One per process that serves
+ * clients; its listeners (the cache's freshness and in-process layer, REST's recent events,
+ * the WebSocket gateway) each get every event, in stream order, in the order they were
+ * added: the cache forgets a changed grant before any client can hear of the change.
  *
- * Frames are built once per event, not per client: the relay's payload already is the
- * event as JSON (`{"seq":…}`), so the `grant` frame is that text with `"type":"grant"`
- * spliced in front, never parsed and serialised again.
+ * Frames are built once per event, not per client (domain/frames.ts `serverFrame.grant`).
  */
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import { LogCode } from '../domain/codes.js';
 import { Streams, Subjects } from '../domain/events.js';
+import { serverFrame } from '../domain/frames.js';
 import type { Logger } from '../observability/log.js';
 import { ensureGrantsStream, isNotFound } from '../bus/streams.js';
-
-export interface FeedEvent {
-  seq: number;
-  id: string;
-  /** The event as the relay published it. */
-  json: string;
-  /** The `grant` frame of CONTRACT section 5: `json` with `"type":"grant"` in front. */
-  frame: string;
-}
+import type { ChangeFeed, FeedListener } from './types.js';
 
 const decoder = new TextDecoder();
 const SUBJECT_PREFIX = Subjects.grantChanged('');
 
-export function toFrame(json: string): string {
-  return `{"type":"grant",${json.slice(1)}`;
-}
-
-export class GrantFeed {
-  /** Stream sequence of the last event handed to `onEvent`. */
+export class GrantFeed implements ChangeFeed {
+  /** Stream sequence of the last event handed to the listeners. */
   head = 0;
   /** True from `start` until the feed stops or fails. */
   live = false;
@@ -38,6 +28,7 @@ export class GrantFeed {
   private jsm: JetStreamManager | undefined;
   private done: Promise<void> | undefined;
   private waiters: { seq: number; resolve: () => void }[] = [];
+  private readonly listeners: FeedListener[] = [];
 
   constructor(
     private readonly nc: NatsConnection,
@@ -47,7 +38,12 @@ export class GrantFeed {
     this.js = nc.jetstream();
   }
 
-  async start(onEvent: (event: FeedEvent) => void): Promise<void> {
+  /** Adds a listener; every listener is added before `start`. */
+  onEvent(listener: FeedListener): void {
+    this.listeners.push(listener);
+  }
+
+  async start(): Promise<void> {
     this.jsm = await this.nc.jetstreamManager();
     await ensureGrantsStream(this.jsm, { maxAgeMs: this.maxAgeMs }, this.log);
     const info = await this.jsm.streams.info(Streams.grants);
@@ -63,7 +59,8 @@ export class GrantFeed {
         for await (const m of messages) {
           this.head = m.seq;
           const json = decoder.decode(m.data);
-          onEvent({ seq: m.seq, id: m.subject.slice(SUBJECT_PREFIX.length), json, frame: toFrame(json) });
+          const event = { seq: m.seq, id: m.subject.slice(SUBJECT_PREFIX.length), json, frame: serverFrame.grant(json) };
+          for (const listener of this.listeners) listener(event);
           if (this.waiters.length) this.release();
         }
       } catch (err) {
@@ -100,10 +97,6 @@ export class GrantFeed {
     return info.state.first_seq;
   }
 
-  /**
-   * Sends `each` the events (as published) of `topic` with `since < seq <= until`, in order. Returns
-   * false if the caller asked to stop (`cancelled`) before the end.
-   */
   async replay(topic: string, since: number, until: number, each: (json: string, seq: number) => boolean): Promise<boolean> {
     if (until <= since) return true;
     const subject = topic === 'grants' ? undefined : Subjects.grantChanged(topic.slice('grant:'.length));

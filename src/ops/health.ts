@@ -7,8 +7,9 @@
  */
 import type pg from 'pg';
 import type { NatsConnection } from 'nats';
+import type { Freshness } from '../cache/freshness.js';
 import type { GrantCache } from '../cache/store.js';
-import type { Reply } from './http.js';
+import type { Reply } from '../http/request.js';
 import type { ScraperWatch } from './scrapers.js';
 
 const CHECK_TIMEOUT_MS = 1_000;
@@ -42,8 +43,7 @@ export interface HealthDeps {
   nc: NatsConnection;
   cache: GrantCache;
   scrapers: ScraperWatch;
-  /** The stream sequence a cached grant must reflect now (Rest.required). */
-  required: () => number;
+  freshness: Freshness;
 }
 
 export async function health(deps: HealthDeps): Promise<Reply> {
@@ -68,7 +68,7 @@ export async function health(deps: HealthDeps): Promise<Reply> {
       if (!(await deps.cache.ping())) return { status: 'degraded', error: 'Redis unreachable; serving from Postgres' };
       // Cached grants are only served once the invalidator has caught up (docs/cache.md).
       const watermark = await deps.cache.watermark();
-      const required = deps.required();
+      const required = deps.freshness.required();
       if (watermark === null) return { status: 'degraded', watermark, error: 'no invalidation watermark: is an invalidator running?' };
       if (watermark < required) return { status: 'degraded', watermark, required, error: 'the invalidator is behind; serving from Postgres' };
       return { status: 'ok', watermark };

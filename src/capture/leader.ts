@@ -1,0 +1,196 @@
+/**
+ * What the relay does while it holds the publishing lock: drain the change log into stream
+ * GRANTS, in order, through the two interfaces of outbox.ts.
+ *
+ * # Failure
+ * A failed publish keeps the changes in the log; the leader backs off, reconciles with the
+ * stream (reads what reached it after the recorded position and forgets those changes)
+ * and goes on, so a change is never published twice nor skipped. A change-log (database)
+ * error ends the leadership: it propagates to relay.ts, which drops the connection and the
+ * lock with it.
+ *
+ * # Busy and idle
+ * Busy, the leader polls the log every BUSY_POLL_MS and writers send no NOTIFY. After
+ * LINGER_MS without changes it turns idle: it sets the flag that makes writers notify,
+ * waits until every transaction that may have read "busy" has ended (the snapshot horizon
+ * passes the xmax read after the flag committed), makes a last pass, and only then sleeps
+ * until a wake-up or the safety timer. No change can be committed unseen between the last
+ * pass and the sleep: its writer either read "idle" and notifies, or read "busy" and was
+ * waited for.
+ */
+import { LogCode } from '../domain/codes.js';
+import { backoffDelay } from '../domain/backoff.js';
+import type { ChangeEvent } from '../domain/events.js';
+import { GrantFromRow, type Grant } from '../domain/grant.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import { reportError } from '../observability/sentry.js';
+import type { LoggedChange, RelayState } from './changelog.js';
+import type { ChangeLog, EventStream } from './outbox.js';
+import { ChainBrokenError, msgIdOf, type Outgoing } from './publisher.js';
+import type { Wakeup } from './wakeup.js';
+
+export interface LeaderOptions {
+  /** RELAY_BATCH_SIZE. */
+  batchSize: number;
+  /** RELAY_SAFETY_POLL: while idle, pass over the log at least this often. */
+  safetyPollMs: number;
+}
+
+/** Retry delays of a failed NATS step (full jitter, domain/backoff.ts). */
+export const RELAY_BACKOFF = { baseMs: 100, maxMs: 5_000 };
+/** Poll interval while busy: bounds the added lag when writers do not notify. */
+const BUSY_POLL_MS = 5;
+/** Quiet time after which the leader turns idle and relies on NOTIFY. */
+const LINGER_MS = 250;
+
+/** A step that failed on the NATS side: retried without giving up the leadership. */
+class NatsStepError extends Error {
+  override name = 'NatsStepError';
+  constructor(cause: unknown) {
+    super(cause instanceof ChainBrokenError ? cause.message : (cause as Error)?.message ?? String(cause), { cause });
+  }
+}
+
+export class Leader {
+  private failures = 0;
+
+  constructor(
+    private readonly changes: ChangeLog,
+    private readonly stream: EventStream,
+    private readonly wakeup: Wakeup,
+    private readonly options: LeaderOptions,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  /** Leads until stopped (the wake-up's `stopped`) or until the change log fails (thrown). */
+  async run(): Promise<void> {
+    const state = await this.changes.state();
+    // NATS may be down while we take over: keep the lock and retry until it answers.
+    for (let attempt = 0; !this.wakeup.stopped; attempt++) {
+      try {
+        await this.onStream(() => this.stream.ensure(state.streamSeq + 1));
+        await this.reconcile(state);
+        break;
+      } catch (err) {
+        if (!(err instanceof NatsStepError)) throw err;
+        this.log.warn({ code: LogCode.RelayPublishFailed, err: err.cause }, 'NATS not ready for the relay; retrying');
+        await this.wakeup.pause(backoffDelay(attempt, RELAY_BACKOFF));
+      }
+    }
+    await this.publishLoop(state);
+  }
+
+  private async publishLoop(state: RelayState): Promise<void> {
+    const step = async (): Promise<number> => {
+      try {
+        const n = await this.pass(state);
+        this.failures = 0;
+        return n;
+      } catch (err) {
+        if (!(err instanceof NatsStepError)) throw err;
+        this.log.warn({ code: LogCode.RelayPublishFailed, err: err.cause }, 'publishing to NATS failed; will reconcile and retry');
+        await this.wakeup.pause(backoffDelay(this.failures++, RELAY_BACKOFF));
+        await this.reconcile(state).catch((e: unknown) => {
+          if (!(e instanceof NatsStepError)) throw e;
+        });
+        return -1;
+      }
+    };
+    const wakeup = this.wakeup;
+    await this.changes.setIdle(false);
+    let lastChange = Date.now();
+    while (!wakeup.stopped) {
+      wakeup.clear();
+      const n = await step();
+      if (n === this.options.batchSize || n < 0) continue;
+      if (n > 0) lastChange = Date.now();
+      if (Date.now() - lastChange < LINGER_MS) {
+        await wakeup.wait(BUSY_POLL_MS);
+        continue;
+      }
+      // Turn idle.
+      await this.changes.setIdle(true);
+      this.log.debug({ code: LogCode.RelayIdle }, 'relay idle: writers notify');
+      const horizon = await this.changes.currentXmax();
+      while (!wakeup.stopped && !(await this.changes.horizonPassed(horizon))) {
+        if ((await step()) !== 0) lastChange = Date.now();
+        await wakeup.wait(BUSY_POLL_MS);
+      }
+      while (!wakeup.stopped) {
+        const found = await step();
+        if (found !== 0 || wakeup.dirty) break;
+        await wakeup.wait(this.options.safetyPollMs);
+      }
+      await this.changes.setIdle(false);
+      this.log.debug({ code: LogCode.RelayBusy }, 'relay busy: polling');
+      lastChange = Date.now();
+    }
+  }
+
+  /** One pass: publish up to a batch of the oldest changes. Returns how many. */
+  private async pass(state: RelayState): Promise<number> {
+    const changes = await this.changes.read(this.options.batchSize);
+    if (changes.length === 0) return 0;
+    const base = state.streamSeq;
+    const batch = changes.map((change, i): Outgoing => ({ event: this.toEvent(change, base + i + 1), msgId: msgIdOf(state.epoch, change.logId) }));
+    await this.onStream(() => this.stream.publish(base, batch));
+    const ackedAt = Date.now();
+    await this.changes.markPublished(
+      changes.map((c) => c.logId),
+      base + changes.length,
+    );
+    state.streamSeq = base + changes.length;
+    this.metrics.relayEventsPublished.inc(changes.length);
+    for (const c of changes) this.metrics.relayLagHistogram.observe((ackedAt - c.changedAt.getTime()) / 1_000);
+    this.metrics.relayLagSeconds.set((ackedAt - changes[changes.length - 1]!.changedAt.getTime()) / 1_000);
+    return changes.length;
+  }
+
+  /** Forgets the changes that reached the stream after the recorded position. */
+  private async reconcile(state: RelayState): Promise<void> {
+    const tail = await this.onStream(() => this.stream.tail(state.epoch, state.streamSeq));
+    if (tail.lastSeq === state.streamSeq) return;
+    if (tail.lastSeq < state.streamSeq) {
+      this.log.error(
+        { code: LogCode.RelayStreamBehind, recorded: state.streamSeq, stream: tail.lastSeq },
+        'stream GRANTS is behind the recorded position (recreated or restored?); continuing from its end',
+      );
+    } else {
+      this.log.info({ code: LogCode.RelayReconciled, from: state.streamSeq, to: tail.lastSeq, found: tail.logIds.length }, 'reconciled with the stream');
+    }
+    await this.changes.markPublished(tail.logIds, tail.lastSeq);
+    state.streamSeq = tail.lastSeq;
+  }
+
+  private async onStream<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      throw new NatsStepError(err);
+    }
+  }
+
+  private toEvent(change: LoggedChange, seq: number): ChangeEvent {
+    return {
+      seq,
+      op: change.op,
+      id: change.grantId,
+      version: change.version,
+      grant: change.row === null ? null : this.toGrant(change),
+      committedAt: change.changedAt.toISOString(),
+    };
+  }
+
+  private toGrant(change: LoggedChange): Grant {
+    const parsed = GrantFromRow.safeParse(change.row);
+    if (parsed.success) return parsed.data;
+    // The table's constraints mirror the domain, so this means they have drifted apart.
+    // Publishing the row as it is loses nothing; the error makes the drift visible.
+    const err = new Error(`change ${change.logId} of grant ${change.grantId} does not match the Grant schema: ${parsed.error.message}`);
+    this.log.error({ code: LogCode.RelayChangeInvalid, err }, 'published a change that fails the Grant schema');
+    reportError(err);
+    return change.row as unknown as Grant;
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The WebSocket gateway: `/v1/live` on the process's HTTP server (CONTRACT section 5,
+ * docs/protocol.md).
+ *
+ * # Lifecycle of a connection
+ * upgrade (upgrade.ts: Origin, token, per-`sub` limit; refused with 401/403/429/503 before
+ * any upgrade) -> open (welcome) -> frames (inbound.ts, subscriptions.ts) -> close. The
+ * close handler is the one cleanup: it runs however the connection ends (client close, TCP
+ * reset, heartbeat timeout, 4009, 4001, 4008, 4400, 1009, shutdown), releases every
+ * per-connection structure and updates the metrics.
+ *
+ * # Events
+ * The process's feed calls `dispatch` for every event (delivery.ts); the heartbeat tick
+ * (heartbeat.ts) closes the silent, the expired and the slow.
+ */
+import type { TokenVerifier } from '../auth/verifier.js';
+import type { Config } from '../config/schema.js';
+import { CloseCode } from '../domain/codes.js';
+import { serverFrame } from '../domain/frames.js';
+import type { ChangeFeed, FeedEvent } from '../feed/types.js';
+import type { TemplatedApp } from '../http/uws.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Connection, Socket } from './connection.js';
+import { Delivery } from './delivery.js';
+import { Heartbeat } from './heartbeat.js';
+import { Inbound } from './inbound.js';
+import { Sockets } from './sockets.js';
+import { Subscriptions } from './subscriptions.js';
+import { Upgrades } from './upgrade.js';
+
+export type GatewayOptions = Pick<
+  Config,
+  | 'CORS_ORIGINS'
+  | 'GATEWAY_HEARTBEAT'
+  | 'GATEWAY_MAX_FRAME'
+  | 'GATEWAY_MAX_BUFFER'
+  | 'GATEWAY_RATE_LIMIT'
+  | 'GATEWAY_MAX_SUBSCRIPTIONS'
+  | 'GATEWAY_MAX_CONNECTIONS_PER_SUB'
+  | 'GATEWAY_EXPIRING_NOTICE'
+  | 'GATEWAY_REPLAY_LIMIT'
+>;
+
+export interface GatewayDeps {
+  /** The process's HTTP app, which `/v1/live` is mounted on. */
+  app: TemplatedApp;
+  feed: ChangeFeed;
+  verifier: TokenVerifier;
+  log: Logger;
+  metrics: Metrics;
+}
+
+/** uWS's payload limit is a safety net above GATEWAY_MAX_FRAME, never above this. */
+const MAX_UWS_PAYLOAD = 16_777_216;
+/** Room above twice GATEWAY_MAX_BUFFER before uWS's own hard stop (a large frame in flight). */
+const HARD_STOP_ROOM = 4_194_304;
+/** Frames beyond GATEWAY_MAX_SUBSCRIPTIONS a reconnecting client may send at once (ping, auth). */
+const BURST_SPARE = 8;
+
+export class Gateway {
+  private readonly sockets: Sockets;
+  private readonly subscriptions: Subscriptions;
+  private readonly upgrades: Upgrades;
+  private readonly delivery: Delivery;
+  private readonly heartbeat: Heartbeat;
+
+  constructor(options: GatewayOptions, deps: GatewayDeps) {
+    // Frames a client may send at once: twice the rate, and never fewer than a reconnecting
+    // client needs to restore all its subscriptions (plus a few for ping and auth).
+    const burst = Math.max(2 * options.GATEWAY_RATE_LIMIT, options.GATEWAY_MAX_SUBSCRIPTIONS + BURST_SPARE);
+    this.sockets = new Sockets(options.GATEWAY_MAX_BUFFER, deps.metrics, deps.log);
+    this.subscriptions = new Subscriptions(options, deps.feed, this.sockets, deps.log);
+    this.upgrades = new Upgrades(options, deps.verifier, this.sockets, deps.metrics, burst);
+    this.delivery = new Delivery(deps.app, options.GATEWAY_MAX_BUFFER, this.sockets, this.subscriptions, deps.metrics);
+    this.heartbeat = new Heartbeat(options, deps.app, deps.feed, this.sockets, this.delivery);
+    const inbound = new Inbound(options, deps.verifier, this.sockets, this.subscriptions, burst);
+    const log = deps.log;
+
+    deps.app.ws<Connection>('/v1/live', {
+      // uWS drops the TCP connection (no close frame) past its own limit; the gateway checks
+      // GATEWAY_MAX_FRAME itself to answer 1009, and keeps uWS's limit as the hard stop.
+      maxPayloadLength: Math.min(16 * options.GATEWAY_MAX_FRAME, MAX_UWS_PAYLOAD),
+      // The hard stop, past which uWS drops and closes without a close frame; the sweep closes
+      // with 4009 long before (it runs each time an eighth of the bound was published).
+      maxBackpressure: options.GATEWAY_MAX_BUFFER * 2 + HARD_STOP_ROOM,
+      closeOnBackpressureLimit: 1,
+      // Heartbeats are the gateway's own (heartbeat.ts); uWS's idle timer is off.
+      idleTimeout: 0,
+      sendPingsAutomatically: false,
+      upgrade: (res, req, context) => this.upgrades.handle(res, req, context),
+      open: (ws) => {
+        const c = ws.getUserData();
+        this.sockets.opened(ws);
+        this.sockets.send(ws, serverFrame.welcome(c.session, options.GATEWAY_HEARTBEAT, c.expiresAt));
+      },
+      message: (ws, message, isBinary) => inbound.message(ws, message, isBinary),
+      pong: (ws) => {
+        ws.getUserData().lastHeard = Date.now();
+      },
+      // The one cleanup, for every way a connection ends. Idempotent.
+      close: (ws, code) => {
+        const c = ws.getUserData();
+        if (c.closed) return;
+        c.closed = true;
+        this.subscriptions.released(ws as Socket);
+        this.sockets.removed(ws as Socket);
+        log.debug({ session: c.session, code }, 'connection closed');
+      },
+    });
+  }
+
+  /** Starts the heartbeat tick; the feed's events arrive through `dispatch`. */
+  start(): void {
+    this.heartbeat.start();
+  }
+
+  /** Every event of the feed, in order. */
+  dispatch(event: FeedEvent): void {
+    this.delivery.dispatch(event);
+  }
+
+  /** Refuses new upgrades (503) and closes every client with 1001. */
+  stop(): void {
+    this.upgrades.stopping = true;
+    this.heartbeat.stop();
+    for (const ws of [...this.sockets.open]) this.sockets.kill(ws, CloseCode.ServerShutdown);
+  }
+
+  /** Resolves once no connection is open (every close handler has run). */
+  whenEmpty(): Promise<void> {
+    return this.sockets.whenEmpty();
+  }
+
+  /** Per-connection structures, for tests and the metrics frame. */
+  stats(): { sockets: number; subjects: number; replays: number } {
+    return { sockets: this.sockets.open.size, subjects: this.sockets.subjects, replays: this.subscriptions.replaying };
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The open connections of a gateway, and the few primitives every part of it writes
+ * through: `send` (which closes a client that cannot keep up), `kill` (a close code of
+ * CONTRACT section 5; the close handler does the cleanup) and `error` frames.
+ */
+import { CloseCode, LogCode, closeReason, type FrameError } from '../domain/codes.js';
+import { serverFrame, type Ref } from '../domain/frames.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Socket } from './connection.js';
+
+export class Sockets {
+  /** Every connection whose `open` ran and whose close handler has not. */
+  readonly open = new Set<Socket>();
+  /** Open (and upgrading) connections per token subject. */
+  private readonly perSub = new Map<string, number>();
+  private emptyWaiters: (() => void)[] = [];
+
+  constructor(
+    /** GATEWAY_MAX_BUFFER. */
+    private readonly maxBuffer: number,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {}
+
+  /** Connections held by `sub`, counting upgrades in progress. */
+  heldBy(sub: string): number {
+    return this.perSub.get(sub) ?? 0;
+  }
+
+  /** Counts an upgrade for `sub` (at upgrade, not at open, so simultaneous upgrades cannot pass the limit). */
+  reserve(sub: string): void {
+    this.perSub.set(sub, this.heldBy(sub) + 1);
+  }
+
+  get subjects(): number {
+    return this.perSub.size;
+  }
+
+  opened(ws: Socket): void {
+    this.open.add(ws);
+    this.metrics.wsConnections.inc();
+  }
+
+  /** The registry's part of the one cleanup (gateway.ts). */
+  removed(ws: Socket): void {
+    const c = ws.getUserData();
+    this.open.delete(ws);
+    const left = (this.perSub.get(c.sub) ?? 1) - 1;
+    if (left > 0) this.perSub.set(c.sub, left);
+    else this.perSub.delete(c.sub);
+    this.metrics.wsConnections.dec();
+    if (this.open.size === 0) for (const resolve of this.emptyWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves once no connection is open (every close handler has run). */
+  whenEmpty(): Promise<void> {
+    if (this.open.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
+  }
+
+  /** Closes with a code of CONTRACT section 5; the close handler does the cleanup. */
+  kill(ws: Socket, code: CloseCode): void {
+    const c = ws.getUserData();
+    if (c.closed || c.closing) return;
+    c.closing = true;
+    if (code === CloseCode.TooSlow) {
+      this.metrics.wsSlowDisconnects.inc();
+      this.log.info({ code: LogCode.GatewaySlowConsumer, session: c.session, sub: c.sub }, 'closed a client that could not keep up');
+    }
+    ws.end(code, closeReason[code]);
+  }
+
+  /** Sends one frame; false when the connection is closing or was closed for falling behind. */
+  send(ws: Socket, frame: string): boolean {
+    const c = ws.getUserData();
+    if (c.closed || c.closing) return false;
+    const status = ws.send(frame);
+    if (status === 2 || ws.getBufferedAmount() > this.maxBuffer) {
+      this.kill(ws, CloseCode.TooSlow);
+      return false;
+    }
+    this.metrics.wsMessagesSent.inc();
+    return true;
+  }
+
+  error(ws: Socket, code: FrameError, message: string, ref: Ref): void {
+    this.send(ws, serverFrame.error(code, message, ref));
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * `subscribe` and `unsubscribe` (CONTRACT section 5), and the resume with `since`.
+ *
+ * # Delivery paths
+ * Each event is published once into uWS topics `grants` and `grant:<id>`; uWS fans it out
+ * natively. A connection subscribed to `grants` is not also subscribed in uWS to its
+ * `grant:<id>` topics, so it receives each event once (`goLive`).
+ *
+ * # Resume
+ * `subscribe` with `since` answers `subscribed` (seq = since), replays the topic's events
+ * from the stream up to the feed's head at that moment, then sends what arrived live
+ * meanwhile (held by `hold`), then joins the uWS topic, all before the next event can be
+ * dispatched: no gap and no repeat at the seam.
+ */
+import { CloseCode, FrameError, LogCode } from '../domain/codes.js';
+import { serverFrame, type Ref, type Topic } from '../domain/frames.js';
+import { canReadMetrics } from '../domain/token.js';
+import type { ChangeFeed, FeedEvent } from '../feed/types.js';
+import type { Logger } from '../observability/log.js';
+import type { Socket } from './connection.js';
+import type { GatewayOptions } from './gateway.js';
+import type { Sockets } from './sockets.js';
+
+/** How long a `since` ahead of this feed may wait for the feed to catch up (a client from another gateway). */
+const AHEAD_WAIT_MS = 2_000;
+
+export class Subscriptions {
+  /** Topic -> connections replaying it, whose live frames must wait. */
+  private readonly replays = new Map<string, Set<Socket>>();
+
+  constructor(
+    private readonly options: GatewayOptions,
+    private readonly feed: ChangeFeed,
+    private readonly sockets: Sockets,
+    private readonly log: Logger,
+  ) {}
+
+  /** Topics being replayed to someone (tests check none is left behind). */
+  get replaying(): number {
+    return this.replays.size;
+  }
+
+  async subscribe(ws: Socket, topic: Topic, since: number | undefined, ref: Ref): Promise<void> {
+    const c = ws.getUserData();
+    // Created on the first subscribe: an idle connection carries no set.
+    const topics = (c.topics ??= new Set());
+    const answer = (seq: number, recovered: boolean) => this.sockets.send(ws, serverFrame.subscribed(topic, seq, recovered, ref));
+    if (topic === 'metrics') {
+      if (!canReadMetrics(c.role)) return this.sockets.error(ws, FrameError.Forbidden, 'the metrics topic needs role monitor or admin', ref);
+      if (!topics.has(topic) && topics.size >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
+      topics.add(topic);
+      ws.subscribe('metrics');
+      return void answer(this.feed.head, true);
+    }
+    if (topics.has(topic)) return void answer(this.feed.head, true); // already live: nothing was missed
+    if (topics.size >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
+    topics.add(topic);
+    const head = this.feed.head;
+    if (since === undefined || since === head) {
+      this.goLive(ws, topic);
+      return void answer(head, true);
+    }
+    let first: number;
+    try {
+      first = await this.feed.firstSeq();
+    } catch (err) {
+      return this.replayFailed(ws, err);
+    }
+    if (c.closed || c.closing || !c.topics?.has(topic)) return;
+    // A client coming from another gateway may have seen events this feed has not yet
+    // delivered: give the feed a moment to catch up before calling the position unknown.
+    if (since > this.feed.head) await this.feed.reached(since, AHEAD_WAIT_MS);
+    if (c.closed || c.closing || !c.topics?.has(topic)) return;
+    if (since > this.feed.head || since < first - 1 || this.feed.head - since > this.options.GATEWAY_REPLAY_LIMIT) {
+      // Outside the resume window (or a position this stream never had): reload from REST.
+      this.goLive(ws, topic);
+      return void answer(this.feed.head, false);
+    }
+    // Replay (since, until], with live frames of the topic held back meanwhile.
+    const until = this.feed.head;
+    (c.replaying ??= new Map()).set(topic, []);
+    let set = this.replays.get(topic);
+    if (!set) this.replays.set(topic, (set = new Set()));
+    set.add(ws);
+    answer(since, true);
+    let complete: boolean;
+    try {
+      complete = await this.feed.replay(topic, since, until, (json) => c.topics?.has(topic) === true && this.sockets.send(ws, serverFrame.grant(json)));
+    } catch (err) {
+      this.leaveReplay(ws, topic);
+      return this.replayFailed(ws, err);
+    }
+    const held = c.replaying?.get(topic);
+    this.leaveReplay(ws, topic);
+    if (!complete || c.closed || c.closing || !c.topics?.has(topic) || !held) return;
+    for (const frame of held) if (!this.sockets.send(ws, frame)) return;
+    this.goLive(ws, topic);
+  }
+
+  unsubscribe(ws: Socket, topic: Topic, ref: Ref): void {
+    const c = ws.getUserData();
+    if (!c.topics?.delete(topic)) return this.sockets.error(ws, FrameError.NotSubscribed, `not subscribed to ${topic}`, ref);
+    this.leaveReplay(ws, topic);
+    ws.unsubscribe(topic);
+    if (topic === 'grants') for (const t of c.topics) if (t.startsWith('grant:') && !c.replaying?.has(t)) ws.subscribe(t);
+    this.sockets.send(ws, serverFrame.unsubscribed(topic, ref));
+  }
+
+  /** The token's new role no longer reads metrics: the topic is dropped and the client told. */
+  dropMetrics(ws: Socket): void {
+    const c = ws.getUserData();
+    if (!c.topics?.has('metrics') || canReadMetrics(c.role)) return;
+    c.topics.delete('metrics');
+    ws.unsubscribe('metrics');
+    this.sockets.send(ws, serverFrame.unsubscribed('metrics', undefined));
+  }
+
+  /** Holds a live event back from the connections replaying its topics. */
+  hold(event: FeedEvent): void {
+    for (const topic of ['grants', `grant:${event.id}`]) {
+      const waiting = this.replays.get(topic);
+      if (!waiting) continue;
+      for (const ws of waiting) {
+        const held = ws.getUserData().replaying?.get(topic);
+        if (!held) continue;
+        held.push(event.frame);
+        if (held.length > this.options.GATEWAY_REPLAY_LIMIT) this.sockets.kill(ws, CloseCode.TooSlow);
+      }
+    }
+  }
+
+  /** The subscriptions' part of the one cleanup (gateway.ts). */
+  released(ws: Socket): void {
+    const c = ws.getUserData();
+    if (c.replaying) {
+      for (const topic of c.replaying.keys()) this.leaveReplay(ws, topic);
+      c.replaying = undefined;
+    }
+    c.topics = undefined;
+  }
+
+  private tooMany(ws: Socket, ref: Ref): void {
+    this.sockets.error(ws, FrameError.TooManySubscriptions, `at most ${this.options.GATEWAY_MAX_SUBSCRIPTIONS} subscriptions per connection`, ref);
+  }
+
+  private replayFailed(ws: Socket, err: unknown): void {
+    this.log.warn({ code: LogCode.GatewayReplayFailed, err }, 'could not replay for a resuming client; asking it to reconnect');
+    // 1001: the client reconnects and resumes again from the same position.
+    if (!ws.getUserData().closed) this.sockets.kill(ws, CloseCode.ServerShutdown);
+  }
+
+  private leaveReplay(ws: Socket, topic: string): void {
+    ws.getUserData().replaying?.delete(topic);
+    const set = this.replays.get(topic);
+    set?.delete(ws);
+    if (set?.size === 0) this.replays.delete(topic);
+  }
+
+  /** Joins the uWS topic, keeping one delivery path per event (see the module comment). */
+  private goLive(ws: Socket, topic: string): void {
+    const c = ws.getUserData();
+    if (c.closed || c.closing) return;
+    if (topic === 'grants') {
+      ws.subscribe('grants');
+      for (const t of c.topics ?? []) if (t.startsWith('grant:')) ws.unsubscribe(t);
+    } else if (!ws.isSubscribed('grants')) {
+      ws.subscribe(topic);
+    }
+  }
+}

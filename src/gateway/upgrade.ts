@@ -1,0 +1,93 @@
+/**
+ * The WebSocket upgrade (CONTRACT section 5): Origin, token and the per-`sub` limit are
+ * checked before anything is upgraded; a refusal is an HTTP answer (401, 403, 429, 503)
+ * with an error body and is counted in `navimpact_ws_auth_failures_total{reason}`.
+ */
+import { randomUUID } from 'node:crypto';
+import { tokenFromSubprotocols, parseBearer } from '../auth/bearer.js';
+import { TokenError, type TokenVerifier } from '../auth/verifier.js';
+import { RefusalReason, type AuthFailure } from '../domain/codes.js';
+import { SUBPROTOCOL } from '../domain/frames.js';
+import { originAllowed } from '../http/cors.js';
+import { errorBody } from '../http/errors.js';
+import { statusLine } from '../http/status.js';
+import type { HttpRequest, HttpResponse, us_socket_context_t } from '../http/uws.js';
+import type { Metrics } from '../observability/metrics.js';
+import { expiringAt, type Connection } from './connection.js';
+import type { GatewayOptions } from './gateway.js';
+import type { Sockets } from './sockets.js';
+
+export class Upgrades {
+  /** Set when the gateway stops: every upgrade is refused with 503. */
+  stopping = false;
+
+  constructor(
+    private readonly options: GatewayOptions,
+    private readonly verifier: TokenVerifier,
+    private readonly sockets: Sockets,
+    private readonly metrics: Metrics,
+    /** Frames a new connection may send at once (the rate limit's bucket). */
+    private readonly burst: number,
+  ) {}
+
+  handle(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    // The request object is gone after the first await: copy what is needed now.
+    const key = req.getHeader('sec-websocket-key');
+    const protocols = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const origin = req.getHeader('origin');
+    const authorization = req.getHeader('authorization');
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    if (this.stopping) return this.refuse(res, 503, RefusalReason.ShuttingDown, 'server shutting down');
+    if (!originAllowed(origin || undefined, this.options.CORS_ORIGINS)) return this.refuse(res, 403, RefusalReason.Origin, 'origin not allowed');
+    const offered = tokenFromSubprotocols(protocols || undefined);
+    const token = parseBearer(authorization || undefined) ?? offered.token;
+    if (!token) return this.refuse(res, 401, 'missing', 'a bearer token is required');
+    this.verifier.verify(token).then(
+      (principal) => {
+        if (aborted) return;
+        if (this.sockets.heldBy(principal.sub) >= this.options.GATEWAY_MAX_CONNECTIONS_PER_SUB) {
+          return this.refuse(res, 429, RefusalReason.TooManyConnections, 'too many connections for this subject');
+        }
+        this.sockets.reserve(principal.sub);
+        const now = Date.now();
+        const data: Connection = {
+          session: randomUUID(),
+          sub: principal.sub,
+          role: principal.role,
+          expiresAt: principal.expiresAt,
+          expiringAt: expiringAt(now, principal.expiresAt, this.options.GATEWAY_EXPIRING_NOTICE),
+          expiringSent: false,
+          topics: undefined,
+          replaying: undefined,
+          lastHeard: now,
+          lastPing: now,
+          allowance: this.burst,
+          allowanceAt: now,
+          closed: false,
+          closing: false,
+        };
+        res.cork(() => res.upgrade(data, key, offered.offered ? SUBPROTOCOL : '', extensions, context));
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        // The verifier rejects with TokenError only; anything else fails closed as malformed.
+        const reason: AuthFailure = err instanceof TokenError ? err.reason : 'malformed';
+        this.refuse(res, 401, reason, err instanceof TokenError ? err.message : 'token refused');
+      },
+    );
+  }
+
+  private refuse(res: HttpResponse, status: 401 | 403 | 429 | 503, reason: RefusalReason, message: string): void {
+    this.metrics.wsAuthFailures.inc({ reason });
+    res.cork(() =>
+      res
+        .writeStatus(statusLine(status))
+        .writeHeader('content-type', 'application/json')
+        .end(errorBody(reason, message)),
+    );
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The one wrapper every HTTP route goes through (REST, `/health`, `/metrics`; CONTRACT
+ * section 6, docs/rest.md).
+ *
+ * # The uWS way
+ * The request is copied into a `Request` before anything else (request.ts). `onAborted` is
+ * registered before the first await; once the client is gone nothing is written, and the
+ * route's `signal` fires so that waits (long-poll) are released at once. Each answer is
+ * written inside `cork`, in one piece.
+ *
+ * # Errors
+ * A route throws `HttpError` for every answer that is not a success; the wrapper writes
+ * its body (errors.ts) with its status. Anything else is a bug: logged with code
+ * `HttpFailed`, answered 500 `internal`, never with its message.
+ */
+import { HttpErrorCode, LogCode } from '../domain/codes.js';
+import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Cors } from './cors.js';
+import { HttpError, errorBody } from './errors.js';
+import { MAX_QUERY_BYTES } from './query.js';
+import { Incoming, type Handler, type Reply, type Request } from './request.js';
+import { statusLine } from './status.js';
+import type { HttpResponse, TemplatedApp } from './uws.js';
+
+export interface RouterOptions {
+  cors: Cors;
+  log: Logger;
+  metrics: Metrics;
+}
+
+const JSON_TYPE = 'application/json';
+
+export class Router {
+  private readonly counters = new Map<string, { inc(): void }>();
+
+  constructor(
+    private readonly app: TemplatedApp,
+    private readonly options: RouterOptions,
+  ) {}
+
+  /** A GET route (HEAD is not offered) and its CORS preflight; `name` labels its metrics. */
+  get(pattern: string, name: string, paramCount: number, handler: Handler): void {
+    this.app.get(pattern, (res, req) => {
+      const params: string[] = [];
+      for (let i = 0; i < paramCount; i++) params.push(req.getParameter(i) ?? '');
+      const request = new Incoming(req.getUrl(), req.getQuery() ?? '', params, req.getHeader('authorization'), req.getHeader('origin'), req.getHeader('if-none-match'));
+      res.onAborted(() => request.abort());
+      this.run(res, request, name, handler);
+    });
+    this.app.options(pattern, (res, req) => this.count('preflight', this.options.cors.preflight(res, req.getHeader('origin'))));
+  }
+
+  private run(res: HttpResponse, req: Incoming, name: string, handler: Handler): void {
+    let pending: Promise<Reply> | Reply;
+    try {
+      if (req.query.length > MAX_QUERY_BYTES) throw new HttpError(414, HttpErrorCode.QueryTooLong, `the query string is longer than ${MAX_QUERY_BYTES} bytes`);
+      pending = handler(req);
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    Promise.resolve(pending).then(
+      (reply) => this.write(res, req, name, reply),
+      (err: unknown) => this.write(res, req, name, this.errorReply(err, req, name)),
+    );
+  }
+
+  private errorReply(err: unknown, req: Request, name: string): Reply {
+    if (err instanceof HttpError) return { status: err.status, headers: err.headers, body: errorBody(err.code, err.message, err.details) };
+    this.options.log.error({ code: LogCode.HttpFailed, err, route: name, url: req.url }, 'request failed');
+    return { status: 500, body: errorBody(HttpErrorCode.Internal, 'internal error') };
+  }
+
+  private write(res: HttpResponse, req: Incoming, name: string, reply: Reply): void {
+    if (req.aborted) return;
+    const status = reply.status ?? 200;
+    this.count(name, status);
+    res.cork(() => {
+      res.writeStatus(statusLine(status));
+      this.options.cors.headers(res, req.header('origin'));
+      if (reply.body !== undefined) res.writeHeader('content-type', reply.contentType ?? JSON_TYPE);
+      for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
+      res.end(reply.body ?? '');
+    });
+  }
+
+  /** prom-client hashes labels on every `inc`; the children are looked up once. */
+  private count(route: string, status: number): void {
+    const key = `${route} ${status}`;
+    let child = this.counters.get(key);
+    if (!child) this.counters.set(key, (child = this.options.metrics.httpRequests.labels({ route, status: String(status) })));
+    child.inc();
+  }
+}
