@@ -1,14 +1,24 @@
 /**
- * docs/error-codes.md and src/domain/codes.ts stay in step: every code is catalogued,
- * nothing is catalogued that does not exist, the close reasons fit a close frame, and
- * the exit codes are those main.ts uses.
+ * docs/error-codes.md and src/domain/codes.ts stay in step: every code of every vocabulary
+ * (log, close, frame error, token and upgrade refusal, HTTP error, client SDK, exit) is
+ * catalogued, nothing is catalogued that does not exist, the close reasons fit a close
+ * frame, and no source file writes an exit code or an error code outside the vocabulary.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CloseCode, LogCode, closeReason } from '../../src/domain/codes.js';
+import * as codes from '../../src/domain/codes.js';
+import { AUTH_FAILURES, ClientErrorCode, CloseCode, ExitCode, FrameError, HttpErrorCode, LogCode, RefusalReason, closeReason } from '../../src/domain/codes.js';
 
 const doc = readFileSync(new URL('../../docs/error-codes.md', import.meta.url), 'utf8');
-const mainSource = readFileSync(new URL('../../src/main.ts', import.meta.url), 'utf8');
+const SRC = new URL('../../src/', import.meta.url).pathname;
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : [];
+  });
+}
 
 /** The rows of every table under the `## heading` section (up to the next `## `), as cells. */
 function tableRows(heading: string): string[][] {
@@ -62,7 +72,8 @@ describe('docs - error codes', () => {
 
   it('docs - every code named anywhere in the page exists in codes.ts', () => {
     // Backticked PascalCase words are code references, in the tables and in the prose.
-    const known = new Set<string>([...Object.values(LogCode), ...Object.keys(CloseCode)]);
+    // ... or the name of a vocabulary itself (`FrameError`, `ExitCode`, ...).
+    const known = new Set<string>([...Object.values(LogCode), ...Object.keys(CloseCode), ...Object.keys(codes), 'AuthFailure']);
     const referenced = [...doc.matchAll(/`([A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+)`/g)].map((m) => m[1]!);
     expect(referenced.length).toBeGreaterThan(Object.keys(LogCode).length);
     expect(referenced.filter((name) => !known.has(name))).toEqual([]);
@@ -100,22 +111,39 @@ describe('docs - error codes', () => {
     }
   });
 
-  it('docs - the exit code table matches main.ts', () => {
+  it('docs - the exit code table is ExitCode, both ways', () => {
     const documented = exitRows.map((r) => Number(r[0]));
     expect(documented.every((n) => Number.isInteger(n))).toBe(true);
-    // The EXIT table and the literal codes main.ts passes to fail().
-    const exitTable = /const EXIT = \{([^}]*)\}/.exec(mainSource)?.[1] ?? '';
-    const used = new Set<number>([
-      ...[...exitTable.matchAll(/:\s*(\d+)/g)].map((m) => Number(m[1])),
-      ...[...mainSource.matchAll(/fail\((\d+),/g)].map((m) => Number(m[1])),
-    ]);
-    expect(used.size).toBeGreaterThan(0);
-    for (const code of used) expect(documented, `exit code ${code} documented`).toContain(code);
-    // 0 (orderly) and 1 (past the shutdown deadline) come from lifecycle/shutdown.ts.
-    expect(documented).toContain(0);
-    expect(documented).toContain(1);
-    for (const code of documented) {
-      expect(used.has(code) || code === 0 || code === 1, `exit code ${code} is one main.ts uses`).toBe(true);
+    expect([...documented].sort((a, b) => a - b)).toEqual(Object.values(ExitCode).sort((a, b) => a - b));
+  });
+
+  it('docs - every other vocabulary is catalogued exactly, both ways', () => {
+    const sections: [string, readonly string[]][] = [
+      ['`error` frame codes', Object.values(FrameError)],
+      ['Token refusal reasons', AUTH_FAILURES],
+      ['Upgrade refusal reasons', Object.values(RefusalReason)],
+      ['HTTP error codes', Object.values(HttpErrorCode)],
+      ['Client SDK error codes', Object.values(ClientErrorCode)],
+    ];
+    for (const [heading, codes] of sections) {
+      const documented = tableRows(heading).map((r) => unquote(r[0]));
+      expect(documented.length, heading).toBeGreaterThan(0);
+      expect([...documented].sort(), heading).toEqual([...codes].sort());
     }
+  });
+
+  it('docs - no source file ends the process or answers an error with a code outside the vocabulary', () => {
+    const offenders: string[] = [];
+    for (const file of sourceFiles(SRC)) {
+      const text = readFileSync(file, 'utf8');
+      const rel = file.slice(SRC.length);
+      // Exit codes come from ExitCode: no literal number reaches process.exit, exitCode or fail().
+      for (const m of text.matchAll(/(process\.exit\(|exitCode\s*=\s*|fail\()\s*\d+/g)) offenders.push(`${rel}: ${m[0]}`);
+      // HTTP errors carry a code of HttpErrorCode (or an AuthFailure variable): no free string.
+      for (const m of text.matchAll(/new HttpError\(\s*\d+,\s*'[^']*'/g)) offenders.push(`${rel}: ${m[0]}`);
+      // Error bodies are written by errorBody() (http/errors.ts): no hand-made {"error": ...} JSON.
+      if (rel !== 'http/errors.ts') for (const m of text.matchAll(/JSON\.stringify\(\{\s*error:/g)) offenders.push(`${rel}: ${m[0]}`);
+    }
+    expect(offenders).toEqual([]);
   });
 });
