@@ -26,18 +26,29 @@
  * Each host has a lane: a promise chain, so its requests (retries and backoff included)
  * run one after another; the whole host waits out a backoff or a Retry-After. Redirects
  * are followed outside the lane, so one to the same host queues behind, not inside, it.
+ *
+ * # Files
+ * This file decides what each answer means (retries, Retry-After, blocks, redirects, 304s);
+ * lanes.ts orders and paces requests per host, robots-cache.ts keeps robots.txt per origin,
+ * page-cache.ts keeps pages for conditional requests, and http.ts sends one request and
+ * reads its body.
  */
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import type { Readable, Transform } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import { backoffDelay, type BackoffPolicy } from '../domain/backoff.js';
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 import { detectChallenge } from './block.js';
-import { HostBreaker } from './breaker.js';
+import type { HostBreaker } from './breaker.js';
 import { systemClock, type Clock } from './clock.js';
 import { HostBlockedError, HttpStatusError, NetworkError, ResponseTooLargeError, RobotsDisallowedError } from './errors.js';
-import { ALLOW_ALL, DISALLOW_ALL, parseRobots, type Robots } from './robots.js';
+import { HttpClient, type FetchResult } from './http.js';
+import { HostLanes, type Lane } from './lanes.js';
+import { PageCache } from './page-cache.js';
+import { RobotsCache } from './robots-cache.js';
+import { ALLOW_ALL, type Robots } from './robots.js';
 
+export type { FetchResult } from './http.js';
+
+/** Politeness, limits and retry settings of a fetcher, and the I/O it is given. */
 export interface FetcherOptions {
   /** The whole User-Agent header, `NavImpactLiveBot/<version> (+<contact>)`. */
   userAgent: string;
@@ -67,6 +78,7 @@ export interface FetcherOptions {
   onUnblocked?: (host: string) => void;
 }
 
+/** A host's breaker opened (or reopened after a refused probe). */
 export interface BlockedEvent {
   host: string;
   url: string;
@@ -75,53 +87,30 @@ export interface BlockedEvent {
   until: number;
 }
 
-export interface FetchResult {
-  /** The URL finally answered (after redirects). */
-  url: string;
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-  /** True when the server answered 304 and `body` is the one kept from the last fetch. */
-  notModified: boolean;
-}
-
-interface CacheEntry {
-  etag?: string;
-  lastModified?: string;
-  result: FetchResult;
-}
-
-interface Lane {
-  tail: Promise<unknown>;
-  nextAt: number;
-  consecutive429: number;
-  breaker: HostBreaker;
-}
-
-interface RobotsEntry {
-  robots: Robots;
-  expiresAt: number;
-}
-
 type Attempt = { kind: 'done'; result: FetchResult } | { kind: 'redirect'; location: string; status: number };
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/** Fetches pages politely for one scraper: its lanes, robots.txt and page caches are per instance. */
 export class PoliteFetcher {
-  private readonly lanes = new Map<string, Lane>();
-  private readonly robots = new Map<string, RobotsEntry>();
-  private readonly cache = new Map<string, CacheEntry>();
   private readonly clock: Clock;
   private readonly random: () => number;
-  private readonly dispatcher: Dispatcher;
+  private readonly backoff: BackoffPolicy;
   private readonly log: Logger;
+  private readonly http: HttpClient;
+  private readonly lanes: HostLanes;
+  private readonly robots: RobotsCache;
+  private readonly pages: PageCache;
 
   constructor(private readonly options: FetcherOptions) {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
+    this.backoff = { baseMs: options.backoffBaseMs, maxMs: options.backoffMaxMs };
     this.log = options.log;
-    // One connection per origin: the lane already serialises, this keeps it visible on the wire.
-    this.dispatcher = new Agent({ connections: 1, keepAliveTimeout: 10_000, connect: { timeout: options.timeoutMs } });
+    this.http = new HttpClient(options);
+    this.lanes = new HostLanes({ ...options, clock: this.clock, random: this.random });
+    this.robots = new RobotsCache({ ...options, clock: this.clock });
+    this.pages = new PageCache(options.cacheEntries ?? 2_000);
   }
 
   /** GETs `url` politely; follows up to `maxRedirects` redirects. */
@@ -131,7 +120,7 @@ export class PoliteFetcher {
     for (let hop = 0; ; hop++) {
       if (current.protocol !== 'http:' && current.protocol !== 'https:') throw new HttpStatusError(current.href, 0, { cause: new Error('only http and https are fetched') });
       const target = current;
-      const attempt = await this.inLane(target, () => this.fetchInLane(target));
+      const attempt = await this.lanes.run(target, () => this.fetchInLane(target));
       if (attempt.kind === 'done') return attempt.result;
       if (hop >= maxRedirects) throw new HttpStatusError(target.href, attempt.status, { cause: new Error(`more than ${maxRedirects} redirects`) });
       current = new URL(attempt.location, target);
@@ -140,106 +129,34 @@ export class PoliteFetcher {
 
   /** The breaker state of a host, e.g. to skip a scheduled run while it is open. */
   breakerOf(host: string): HostBreaker {
-    return this.lane(host).breaker;
+    return this.lanes.lane(host).breaker;
   }
 
+  /** Closes the connections. */
   async close(): Promise<void> {
-    await this.dispatcher.close();
-  }
-
-  private lane(host: string): Lane {
-    let lane = this.lanes.get(host);
-    if (!lane) {
-      lane = {
-        tail: Promise.resolve(),
-        nextAt: 0,
-        consecutive429: 0,
-        breaker: new HostBreaker(host, {
-          cooldownMs: this.options.breakerCooldownMs,
-          maxCooldownMs: this.options.breakerMaxCooldownMs,
-          now: () => this.clock.now(),
-        }),
-      };
-      this.lanes.set(host, lane);
-    }
-    return lane;
-  }
-
-  private inLane<T>(url: URL, task: () => Promise<T>): Promise<T> {
-    const lane = this.lane(url.host);
-    const run = lane.tail.then(task, task);
-    lane.tail = run.catch(() => undefined);
-    return run;
+    await this.http.close();
   }
 
   private async fetchInLane(url: URL): Promise<Attempt> {
-    const lane = this.lane(url.host);
-    const robots = await this.robotsFor(url, lane);
+    const lane = this.lanes.lane(url.host);
+    const robots = await this.robots.rulesFor(url, (robotsUrl) => this.send(robotsUrl, lane, {}, ALLOW_ALL));
     if (!robots.allowed(url.pathname + url.search)) {
       this.log.warn({ code: LogCode.ScrapeRobotsDisallowed, url: url.href }, 'robots.txt disallows this URL; not fetched');
       throw new RobotsDisallowedError(url.href);
     }
-    const cached = this.cache.get(url.href);
-    const conditional: Record<string, string> = {};
-    if (cached?.etag) conditional['if-none-match'] = cached.etag;
-    if (cached?.lastModified) conditional['if-modified-since'] = cached.lastModified;
-    const response = await this.send(url, lane, conditional, robots);
+    const cached = this.pages.get(url.href);
+    const response = await this.send(url, lane, this.pages.conditionalHeaders(cached), robots);
     if (REDIRECTS.has(response.status) && response.headers.location) {
       return { kind: 'redirect', location: response.headers.location, status: response.status };
     }
     if (response.status === 304 && cached) {
-      this.remember(url.href, cached);
-      return { kind: 'done', result: { ...cached.result, notModified: true } };
+      return { kind: 'done', result: this.pages.notModified(url.href, cached) };
     }
     if (response.status >= 200 && response.status < 300) {
-      const entry: CacheEntry = { result: response };
-      if (response.headers.etag) entry.etag = response.headers.etag;
-      if (response.headers['last-modified']) entry.lastModified = response.headers['last-modified'];
-      if (entry.etag || entry.lastModified) this.remember(url.href, entry);
+      this.pages.store(url.href, response);
       return { kind: 'done', result: response };
     }
     throw new HttpStatusError(url.href, response.status);
-  }
-
-  private remember(key: string, entry: CacheEntry): void {
-    // A Map iterates in insertion order: re-inserting makes it the newest, the first is the oldest.
-    this.cache.delete(key);
-    this.cache.set(key, entry);
-    if (this.cache.size > (this.options.cacheEntries ?? 2_000)) this.cache.delete(this.cache.keys().next().value!);
-  }
-
-  private async robotsFor(url: URL, lane: Lane): Promise<Robots> {
-    const origin = url.origin;
-    const known = this.robots.get(origin);
-    if (known && known.expiresAt > this.clock.now()) return known.robots;
-    const robotsUrl = new URL('/robots.txt', origin);
-    let robots: Robots;
-    let ttl = this.options.robotsTtlMs ?? 86_400_000;
-    try {
-      const response = await this.send(robotsUrl, lane, {}, ALLOW_ALL);
-      if (response.status >= 200 && response.status < 300) robots = parseRobots(response.body, this.options.robotsToken);
-      else if (response.status >= 400 && response.status < 500) robots = ALLOW_ALL;
-      else throw new HttpStatusError(robotsUrl.href, response.status);
-    } catch (err) {
-      if (err instanceof HostBlockedError) throw err;
-      // RFC 9309 2.3.1.4: unreachable means complete disallow; look again soon.
-      this.log.warn({ code: LogCode.ScrapeRobotsUnavailable, url: robotsUrl.href, err }, 'robots.txt unavailable; not fetching from this site until it can be read');
-      robots = DISALLOW_ALL;
-      ttl = Math.min(ttl, 600_000);
-    }
-    this.robots.set(origin, { robots, expiresAt: this.clock.now() + ttl });
-    return robots;
-  }
-
-  private delayFor(robots: Robots): number {
-    const crawlDelay = Math.min(robots.crawlDelayMs ?? 0, this.options.maxCrawlDelayMs ?? 60_000);
-    return Math.max(this.options.minDelayMs, crawlDelay) + this.random() * this.options.jitterMs;
-  }
-
-  private backoff(attempt: number): number {
-    // Full jitter (AWS architecture blog, "Exponential Backoff and Jitter").
-    const ceiling = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** attempt);
-    return Math.floor(this.random() * ceiling);
   }
 
   /**
@@ -250,24 +167,24 @@ export class PoliteFetcher {
     const breaker = lane.breaker;
     let wait = 0;
     for (let attempt = 0; ; attempt++) {
-      const turn = Math.max(lane.nextAt - this.clock.now(), wait);
+      const turn = Math.max(this.lanes.untilTurn(lane), wait);
       if (turn > 0) await this.clock.sleep(turn);
       const wasOpen = breaker.state !== 'closed';
       if (!breaker.admit()) throw new HostBlockedError(url.host, breaker.lastReason ?? 'blocked', breaker.reopensAt);
       if (wasOpen) this.log.info({ code: LogCode.ScrapeHostProbe, host: url.host, url: url.href }, 'breaker half-open: sending one probe request');
       let response: FetchResult;
       try {
-        response = await this.request(url, extraHeaders);
+        response = await this.http.get(url, extraHeaders);
       } catch (err) {
         breaker.release();
-        lane.nextAt = this.clock.now() + this.delayFor(robots);
+        this.lanes.spaceNext(lane, robots);
         if (err instanceof ResponseTooLargeError) throw err;
         if (attempt >= retries) throw new NetworkError(url.href, attempt + 1, { cause: err });
-        wait = this.backoff(attempt);
+        wait = backoffDelay(attempt, this.backoff, this.random);
         this.log.info({ code: LogCode.ScrapeRetry, url: url.href, attempt: attempt + 1, waitMs: wait, err: (err as Error).message }, 'network error; retrying');
         continue;
       }
-      lane.nextAt = this.clock.now() + this.delayFor(robots);
+      this.lanes.spaceNext(lane, robots);
 
       const challenge = detectChallenge(response);
       if (challenge || response.status === 403) {
@@ -283,7 +200,7 @@ export class PoliteFetcher {
           this.block(url, lane, `HTTP 429 storm (${lane.consecutive429} in a row)`, retryAfter);
         }
         breaker.release();
-        wait = retryAfter ?? this.backoff(attempt);
+        wait = retryAfter ?? backoffDelay(attempt, this.backoff, this.random);
         this.log.info({ code: LogCode.ScrapeRetry, url: url.href, status: 429, attempt: attempt + 1, waitMs: wait, retryAfter: response.headers['retry-after'] }, 'rate limited; waiting');
         continue;
       }
@@ -294,7 +211,7 @@ export class PoliteFetcher {
         if (attempt >= retries || (retryAfter !== undefined && retryAfter > this.options.maxRetryAfterMs)) {
           throw new HttpStatusError(url.href, response.status);
         }
-        wait = retryAfter ?? this.backoff(attempt);
+        wait = retryAfter ?? backoffDelay(attempt, this.backoff, this.random);
         this.log.info({ code: LogCode.ScrapeRetry, url: url.href, status: response.status, attempt: attempt + 1, waitMs: wait }, 'server error; retrying');
         continue;
       }
@@ -329,81 +246,5 @@ export class PoliteFetcher {
     const at = Date.parse(text);
     if (Number.isNaN(at)) return undefined;
     return Math.max(0, at - this.clock.now());
-  }
-
-  private async request(url: URL, extraHeaders: Record<string, string>): Promise<FetchResult> {
-    const { timeoutMs, maxBytes } = this.options;
-    const response = await request(url, {
-      method: 'GET',
-      dispatcher: this.dispatcher,
-      headers: {
-        'user-agent': this.options.userAgent,
-        accept: 'text/html,application/xhtml+xml,application/json;q=0.9,text/plain;q=0.8,*/*;q=0.5',
-        'accept-encoding': 'gzip, deflate, br',
-        'accept-language': 'en-AU,en;q=0.9',
-        ...extraHeaders,
-      },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(response.headers)) {
-      if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
-    }
-    const declared = Number(headers['content-length']);
-    if (!headers['content-encoding'] && Number.isFinite(declared) && declared > maxBytes) {
-      response.body.destroy();
-      throw new ResponseTooLargeError(url.href, maxBytes);
-    }
-    const bytes = await readLimited(response.body, headers['content-encoding'], maxBytes, url.href);
-    return { url: url.href, status: response.statusCode, headers, body: decode(bytes, headers['content-type']), notModified: false };
-  }
-}
-
-function decompressor(encoding: string | undefined): Transform | undefined {
-  switch ((encoding ?? '').trim().toLowerCase()) {
-    case 'gzip':
-    case 'x-gzip':
-      return createGunzip();
-    case 'deflate':
-      return createInflate();
-    case 'br':
-      return createBrotliDecompress();
-    default:
-      return undefined;
-  }
-}
-
-/** Reads a body, decompressed, and fails as soon as it passes `maxBytes` (a zip bomb included). */
-async function readLimited(body: Readable, encoding: string | undefined, maxBytes: number, url: string): Promise<Buffer> {
-  const inflate = decompressor(encoding);
-  let source: AsyncIterable<Buffer> = body;
-  if (inflate) {
-    body.on('error', (err) => inflate.destroy(err));
-    source = body.pipe(inflate);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of source) {
-      size += chunk.length;
-      if (size > maxBytes) throw new ResponseTooLargeError(url, maxBytes);
-      chunks.push(chunk);
-    }
-  } catch (err) {
-    body.destroy();
-    inflate?.destroy();
-    throw err;
-  }
-  return Buffer.concat(chunks);
-}
-
-function decode(bytes: Buffer, contentType: string | undefined): string {
-  const charset = /charset=["']?([\w-]+)/i.exec(contentType ?? '')?.[1];
-  try {
-    return new TextDecoder(charset ?? 'utf-8').decode(bytes);
-  } catch {
-    return new TextDecoder('utf-8').decode(bytes);
   }
 }
