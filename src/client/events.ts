@@ -56,3 +56,6 @@ export interface LiveClientEvents {
   reload: ReloadEvent;
   error: LiveError;
 }
+
+/** Raises one of the client's events; the client hands it to the parts that report to the consumer. */
+export type Emit = <K extends keyof LiveClientEvents>(event: K, payload: LiveClientEvents[K]) => void;
