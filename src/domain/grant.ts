@@ -42,7 +42,7 @@ export const Amount = z.number().finite().min(0).max(MAX_AMOUNT);
  * row written by another application (an empty `source`, an outcome domain added to the
  * lookup table by hand) is still served as stored rather than failing every page that
  * holds it. CONTRACT section 3 says the enumeration holds "at least" its three values.
- * Strictness lives at the edges that need it: ingest (`scraped.ts`) and the Victorian
+ * Strictness lives at the edges that need it: ingest (`src/normalise/`) and the Victorian
  * export (`rest/export.ts`, which answers 422 for such a row). Ids are any UUID Postgres
  * accepts (`GrantId`).
  */

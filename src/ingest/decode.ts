@@ -5,7 +5,8 @@
  * that one upsert can take them all (Postgres refuses a statement that would update the
  * same row twice) and concurrent ingest processes lock rows in the same order.
  */
-import { normaliseRecord, type GrantInput, type RecordError } from '../domain/scraped.js';
+import type { GrantInput, RecordError } from '../domain/scraped.js';
+import { normaliseRecord } from '../normalise/record.js';
 
 export const SCRAPE_PREFIX = 'scrape.grants.';
 

@@ -10,7 +10,7 @@
  */
 import { LogCode } from '../domain/codes.js';
 import type { ScrapeState } from '../domain/scrape-status.js';
-import { normaliseRecord } from '../domain/scraped.js';
+import { normaliseRecord } from '../normalise/record.js';
 import type { Logger } from '../observability/log.js';
 import type { Clock } from './clock.js';
 import { HostBlockedError, PublishError, RobotsDisallowedError, ScrapeError, StreamMissingError } from './errors.js';

@@ -1,10 +1,13 @@
 /**
- * Normalisation of raw scrape records (src/domain/scraped.ts): the printed forms real sites
+ * Normalisation of raw scrape records (src/normalise/): the printed forms real sites
  * use, and the table of hostile records of acceptance point 7, each with the outcome
  * documented in docs/ingest.md.
  */
 import { describe, expect, it } from 'vitest';
-import { normaliseRecord, parseAmountText, parseDateText, type GrantInput } from '../../src/domain/scraped.js';
+import type { GrantInput } from '../../src/domain/scraped.js';
+import { parseDateText } from '../../src/normalise/dates.js';
+import { parseAmountText } from '../../src/normalise/money.js';
+import { normaliseRecord } from '../../src/normalise/record.js';
 
 const TODAY = '2026-01-15';
 const SOURCE = 'vic-grants';

@@ -5,7 +5,8 @@
  * statuses of the enumeration. The generic source is driven by a configuration only.
  */
 import { describe, expect, it } from 'vitest';
-import { normaliseRecord, type GrantInput } from '../../src/domain/scraped.js';
+import type { GrantInput } from '../../src/domain/scraped.js';
+import { normaliseRecord } from '../../src/normalise/record.js';
 import { GenericHtmlSource, GenericJsonSource } from '../../src/scrape/sources/generic.js';
 import { grantConnectRecord, parseGrantConnectList } from '../../src/scrape/sources/grantconnect.js';
 import { SourceDefinition } from '../../src/scrape/sources/registry.js';
