@@ -5,7 +5,7 @@
  * which is what the clients read back out of the frames.
  */
 import pg from 'pg';
-import { now, sleep } from './infra.js';
+import { now, sleep } from '../common/time.js';
 
 export interface CommitRun {
   /** `<id>/<version>` -> commit time (ms since the epoch, sub-millisecond). */

@@ -1,0 +1,81 @@
+/**
+ * Phase 2, memory per idle authenticated connection: the server's RSS (and, through its
+ * inspector, its JS heap after a full GC) before and after M connections.
+ */
+import { rssBytes } from '../common/procfs.js';
+import { round } from '../common/stats.js';
+import { sleep } from '../common/time.js';
+import { startServer, type Env } from './env.js';
+import { Inspector, type MemoryUsage } from './inspector.js';
+import { connectClients, startLoads } from './load-process.js';
+import { CFG, log } from './options.js';
+import type { Target } from './wire.js';
+
+/** RSS once two readings 1 s apart differ by less than 256 KB (at most 20 s). */
+async function stableRss(pid: number): Promise<number> {
+  let last = rssBytes(pid);
+  for (let i = 0; i < 20; i++) {
+    await sleep(1_000);
+    const next = rssBytes(pid);
+    if (Math.abs(next - last) < 262_144) return next;
+    last = next;
+  }
+  return last;
+}
+
+/** RSS and JS heap per idle connection of `target` (`--memory-connections`, subscribed with `--memory-subscribed`). */
+export async function memory(env: Env, target: Target) {
+  log(`memory ${target}: ${CFG.memoryConnections} idle connections`);
+  // The inspector lets the bench run a full GC in the server and read its JS heap; it is
+  // on only for this measurement.
+  const server = await startServer(env, target, ['--inspect=127.0.0.1:0']);
+  const inspector = await Inspector.attach(server.proc);
+  const loads = startLoads(CFG.procs);
+  try {
+    // Warm up first (code paths, JIT, allocator pools, the JS heap after start-up), so the
+    // difference below is the connections' own memory: open and close a few hundred, then
+    // wait until the RSS stops moving.
+    const warm = Math.min(500, Math.ceil(CFG.memoryConnections / 10));
+    await connectClients(loads, target, server.port, warm, CFG.memorySubscribed, 0);
+    await Promise.all(loads.map((l) => l.request({ cmd: 'closeClients' })));
+    await sleep(1_000);
+    const heapBefore = await inspector.gcAndMemory();
+    const before = await stableRss(server.pid);
+    const conn = await connectClients(loads, target, server.port, CFG.memoryConnections, CFG.memorySubscribed, 0);
+    await sleep(5_000);
+    const after = rssBytes(server.pid);
+    const heapAfter = await inspector.gcAndMemory();
+    const afterGc = await stableRss(server.pid);
+    await Promise.all(loads.map((l) => l.request({ cmd: 'closeClients' })));
+    await sleep(3_000);
+    const heapClosed = await inspector.gcAndMemory();
+    const afterClose = rssBytes(server.pid);
+    const js = (m: MemoryUsage) => m.heapUsed + m.external;
+    const n = Math.max(1, conn.ready);
+    const result = {
+      connections: conn.ready,
+      failed: conn.failed,
+      errors: conn.errors,
+      connectMs: conn.ms,
+      subscribed: CFG.memorySubscribed ? 'grants' : 'nothing',
+      warmUpConnections: warm,
+      rssMBBefore: round(before / 2 ** 20),
+      rssMBAfter: round(after / 2 ** 20),
+      rssMBAfterGc: round(afterGc / 2 ** 20),
+      rssMBAfterAllClosed: round(afterClose / 2 ** 20),
+      jsHeapPlusExternalMB: { before: round(js(heapBefore) / 2 ** 20, 2), after: round(js(heapAfter) / 2 ** 20, 2), afterAllClosed: round(js(heapClosed) / 2 ** 20, 2) },
+      /** The measure of the issue: RSS growth per connection (5 s after the last connected). */
+      bytesPerConnection: Math.round((after - before) / n),
+      /** The same after a full GC in the server: what the idle connections keep, without the garbage of opening them. */
+      bytesPerConnectionAfterGc: Math.round((afterGc - before) / n),
+      /** The part of it that is retained JS objects, after a full GC (uWS's native memory is not in it). */
+      jsBytesPerConnection: Math.round((js(heapAfter) - js(heapBefore)) / n),
+    };
+    log(`memory ${target}: ${result.bytesPerConnection} bytes RSS, ${result.jsBytesPerConnection} bytes JS heap per connection (${conn.ready} connections)`);
+    return result;
+  } finally {
+    inspector.close();
+    await Promise.all(loads.map((l) => l.stop()));
+    await server.proc.stop();
+  }
+}
