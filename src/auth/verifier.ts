@@ -73,6 +73,12 @@ export interface TokenVerifierOptions {
 }
 
 const JWKS_ALGORITHMS: readonly AsymmetricAlgorithm[] = ['ES256', 'EdDSA', 'RS256'];
+/** Least time between two JWKS refetches caused by an unknown `kid`. */
+const JWKS_COOLDOWN_MS = 30_000;
+/** Age after which cached JWKS keys are refetched. */
+const JWKS_CACHE_MAX_AGE_MS = 600_000;
+/** Deadline of one JWKS fetch. */
+const JWKS_TIMEOUT_MS = 5_000;
 /** Longest token accepted; the in-band `auth` frame has the same bound. */
 const MAX_TOKEN_LENGTH = 8_192;
 
@@ -117,9 +123,9 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
     // jose caches the set, refetches it when older than cacheMaxAge, and on an unknown kid
     // refetches only when the last fetch is older than cooldownDuration: the bounded refresh.
     const jwks = createRemoteJWKSet(url, {
-      cooldownDuration: options.jwksCooldownMs ?? 30_000,
-      cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
-      timeoutDuration: 5_000,
+      cooldownDuration: options.jwksCooldownMs ?? JWKS_COOLDOWN_MS,
+      cacheMaxAge: options.jwksCacheMaxAgeMs ?? JWKS_CACHE_MAX_AGE_MS,
+      timeoutDuration: JWKS_TIMEOUT_MS,
     });
     for (const alg of JWKS_ALGORITHMS) add(alg, { source: 'jwks', key: jwks });
   }

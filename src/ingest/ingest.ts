@@ -48,6 +48,10 @@ import { isDataError, upsertGrants, type UpsertCounts } from './upsert.js';
 export const DURABLE = 'ingest';
 /** Records handed out and not yet acknowledged, over all ingest processes. */
 const MAX_ACK_PENDING = 20_000;
+/** nats-server's default max_payload, for a connection that has not told us its own. */
+const NATS_DEFAULT_MAX_PAYLOAD = 1_048_576;
+/** Room left in a rejection message for its headers and envelope. */
+const REJECTION_HEADROOM_BYTES = 4_096;
 /** Ceiling of the first retry delay; the cap is INGEST_RETRY_MAX. */
 const FIRST_RETRY_MS = 100;
 
@@ -262,7 +266,7 @@ export class Ingest {
 
   private async publishRejections(rejections: readonly Rejection[]): Promise<true> {
     if (rejections.length === 0) return true;
-    const maxBytes = (this.nc.info?.max_payload ?? 1_048_576) - 4_096;
+    const maxBytes = (this.nc.info?.max_payload ?? NATS_DEFAULT_MAX_PAYLOAD) - REJECTION_HEADROOM_BYTES;
     await Promise.all(
       rejections.map((r) => {
         const payload = rejectionPayload(r.record, r.errors, maxBytes);
