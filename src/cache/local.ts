@@ -94,9 +94,3 @@ export class LocalGrants {
     this.chars -= entry.json.length;
   }
 }
-
-/** The event's version, read from the relay's JSON without parsing the whole grant. */
-export function eventVersion(json: string): number | undefined {
-  const match = /"version":(\d+)/.exec(json.slice(0, 160));
-  return match ? Number(match[1]) : undefined;
-}

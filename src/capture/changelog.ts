@@ -27,6 +27,8 @@ export interface LoggedChange {
   version: number;
   /** The row after the change, as `row_to_json` wrote it; null for a delete. */
   row: Record<string, unknown> | null;
+  /** The filter fields before the change (update, delete), with the table's column names. */
+  previous: Record<string, unknown> | null;
   changedAt: Date;
 }
 
@@ -42,13 +44,14 @@ export async function readBatch(client: pg.ClientBase, limit: number): Promise<L
     grant_id: string;
     version: string;
     row: Record<string, unknown> | null;
+    previous: Record<string, unknown> | null;
     changed_at: Date;
   }>(
     `WITH batch AS (
-       SELECT log_id, txid, op, grant_id, version, row, changed_at
+       SELECT log_id, txid, op, grant_id, version, row, previous, changed_at
        FROM grant_changes ORDER BY log_id LIMIT $1
      )
-     SELECT log_id, op, grant_id, version, row, changed_at FROM batch
+     SELECT log_id, op, grant_id, version, row, previous, changed_at FROM batch
      ORDER BY max(log_id) OVER (PARTITION BY txid), log_id`,
     [limit],
   );
@@ -58,6 +61,7 @@ export async function readBatch(client: pg.ClientBase, limit: number): Promise<L
     grantId: r.grant_id,
     version: Number(r.version),
     row: r.row,
+    previous: r.previous,
     changedAt: r.changed_at,
   }));
 }

@@ -27,6 +27,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { reportError } from '../observability/sentry.js';
 import type { LoggedChange, RelayState } from './changelog.js';
 import type { ChangeLog, EventStream } from './outbox.js';
+import { previousOf } from './previous.js';
 import { ChainBrokenError, msgIdOf, type Outgoing } from './publisher.js';
 import type { Wakeup } from './wakeup.js';
 
@@ -173,13 +174,16 @@ export class Leader {
   }
 
   private toEvent(change: LoggedChange, seq: number): ChangeEvent {
+    const grant = change.row === null ? null : this.toGrant(change);
+    const previous = previousOf(change.op, change.previous, grant);
     return {
       seq,
       op: change.op,
       id: change.grantId,
       version: change.version,
-      grant: change.row === null ? null : this.toGrant(change),
+      grant,
       committedAt: change.changedAt.toISOString(),
+      ...(previous === undefined ? {} : { previous }),
     };
   }
 

@@ -9,6 +9,7 @@ import { VIC_OUTCOME_DOMAINS } from '../domain/grant.js';
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 import { migration as m001 } from './migrations/001_grants.js';
+import { migration as m002 } from './migrations/002_previous_values.js';
 
 export interface Migration {
   version: number;
@@ -16,7 +17,7 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001];
+export const MIGRATIONS: readonly Migration[] = [m001, m002];
 
 /** Advisory lock key (two int4 halves) reserved for migrations. */
 const MIGRATION_LOCK: readonly [number, number] = [0x4e494d50, 1];

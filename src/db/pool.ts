@@ -20,8 +20,22 @@ export interface PoolOptions {
   applicationName: string;
 }
 
-export function createPool(options: PoolOptions, log: Logger): pg.Pool {
-  const pool = new pg.Pool({
+/**
+ * A pg.Pool that counts the statements sent through `pool.query` (what request paths use),
+ * so an operator, and a test, can see that live events cost the database nothing.
+ */
+export class CountingPool extends pg.Pool {
+  statements = 0;
+
+  // pg's `query` has a dozen overloads; the counting wrapper keeps them all.
+  override query = ((...args: unknown[]) => {
+    this.statements++;
+    return (pg.Pool.prototype.query as (...a: unknown[]) => unknown).apply(this, args);
+  }) as pg.Pool['query'];
+}
+
+export function createPool(options: PoolOptions, log: Logger): CountingPool {
+  const pool = new CountingPool({
     connectionString: options.url,
     max: options.size,
     application_name: options.applicationName,

@@ -49,6 +49,7 @@ export const LogCode = {
   // gateway
   GatewayListening: 'GatewayListening',
   GatewayFeedFailed: 'GatewayFeedFailed',
+  FeedEventInvalid: 'FeedEventInvalid',
   GatewayReplayFailed: 'GatewayReplayFailed',
   GatewaySlowConsumer: 'GatewaySlowConsumer',
   // cache and REST
@@ -113,6 +114,7 @@ export const closeReason: Readonly<Record<CloseCode, string>> = {
 /** Codes of `error` frames: a refused request that leaves the connection open. */
 export const FrameError = {
   BadFrame: 'bad_frame',
+  BadFilter: 'bad_filter',
   Forbidden: 'forbidden',
   TooManySubscriptions: 'too_many_subscriptions',
   NotSubscribed: 'not_subscribed',
@@ -135,6 +137,7 @@ export type RefusalReason = AuthFailure | (typeof RefusalReason)[keyof typeof Re
 /** `error.code` of REST error bodies (`{"error":{"code","message"}}`), besides the AuthFailure codes of a 401. */
 export const HttpErrorCode = {
   InvalidQuery: 'invalid_query',
+  BadFilter: 'bad_filter',
   UnknownParameter: 'unknown_parameter',
   QueryTooLong: 'query_too_long',
   InvalidCursor: 'invalid_cursor',

@@ -6,16 +6,25 @@
  */
 import { z } from 'zod';
 import type { FrameError } from './codes.js';
-import { ChangeEvent } from './events.js';
+import { ChangeOp, type ChangeEvent } from './events.js';
+import { Grant, GrantId } from './grant.js';
 
 export const SUBPROTOCOL = 'navimpact.v1';
 export const BEARER_PREFIX = 'bearer.';
 
-/** A topic: every grant, one grant, or the metrics feed (monitor and admin only). */
+/** Longest topic accepted (a filtered view's query included). */
+export const MAX_TOPIC_LENGTH = 2_048;
+
+/**
+ * A topic: every grant, a filtered view of them (`grants?<filter>`, CONTRACT v1.1; the
+ * filter itself is checked by domain/filter.ts, which names a bad parameter), one grant, or
+ * the metrics feed (monitor and admin only).
+ */
 export const Topic = z.union([
   z.literal('grants'),
   z.literal('metrics'),
-  z.string().regex(/^grant:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be grants, metrics or grant:<uuid>'),
+  z.string().regex(/^grant:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be grants, grants?<filter>, metrics or grant:<uuid>'),
+  z.string().max(MAX_TOPIC_LENGTH).regex(/^grants\?\S+$/, 'must be grants, grants?<filter>, metrics or grant:<uuid>'),
 ]);
 export type Topic = z.infer<typeof Topic>;
 
@@ -32,7 +41,27 @@ export const ClientFrame = z.discriminatedUnion('type', [SubscribeFrame, Unsubsc
 export type ClientFrame = z.infer<typeof ClientFrame>;
 
 export const WelcomeFrame = z.object({ type: z.literal('welcome'), session: z.string(), heartbeatMs: z.number().int().positive(), expiresAt: z.number().int() });
-export const GrantFrame = z.object({ type: z.literal('grant') }).and(ChangeEvent);
+/** What a `grant` frame says happened: a change event's op, or `leave` in a filtered view. */
+export const FrameOp = z.enum([...ChangeOp.options, 'leave']);
+export type FrameOp = z.infer<typeof FrameOp>;
+
+/**
+ * A change, as a client receives it: the change event without its bus-only fields, with
+ * `topic` on the frames of a filtered view. `grant` is the row after the change (also on a
+ * `leave`: the grant still exists, it no longer matches), null on `delete`.
+ */
+export const GrantFrame = z
+  .object({
+    type: z.literal('grant'),
+    topic: Topic.optional(),
+    seq: Seq.refine((n) => n > 0, 'must be positive'),
+    op: FrameOp,
+    id: GrantId,
+    version: z.number().int().positive(),
+    grant: Grant.nullable(),
+    committedAt: z.iso.datetime({ offset: true }),
+  })
+  .refine((f) => (f.op === 'delete') === (f.grant === null), { message: 'grant is null exactly when op is delete', path: ['grant'] });
 export const SubscribedFrame = z.object({ type: z.literal('subscribed'), topic: Topic, seq: Seq, recovered: z.boolean(), ref: Ref });
 export const UnsubscribedFrame = z.object({ type: z.literal('unsubscribed'), topic: Topic, ref: Ref });
 export const PongFrame = z.object({ type: z.literal('pong'), ref: Ref });
@@ -70,9 +99,19 @@ export const serverFrame = {
     JSON.stringify({ type: 'metrics', ...fields } satisfies z.infer<typeof MetricsFrame>),
   error: (code: FrameError, message: string, ref: Ref): string => JSON.stringify({ type: 'error', code, message, ...withRef(ref) } satisfies ErrorFrame),
   /**
-   * The `grant` frame of a change event as the relay published it (`{"seq":…}`, a
-   * ChangeEvent as JSON): `"type":"grant"` spliced in front. Built once per event, not per
-   * client, and never parsed and serialised again.
+   * The `grant` frame of a change event, for everyone on `grants` or `grant:<id>` (no
+   * `topic`), or for a filtered view (its canonical `topic`, and `op` as the view sees it).
+   * Built once per event and view, never per client.
    */
-  grant: (eventJson: string): string => `{"type":"grant",${eventJson.slice(1)}`,
+  grant: (event: ChangeEvent, view?: { topic: string; op: FrameOp }): string =>
+    JSON.stringify({
+      type: 'grant',
+      ...(view ? { topic: view.topic } : {}),
+      seq: event.seq,
+      op: view?.op ?? event.op,
+      id: event.id,
+      version: event.version,
+      grant: event.grant,
+      committedAt: event.committedAt,
+    } satisfies z.input<typeof GrantFrame>),
 } as const;

@@ -2,24 +2,28 @@
  * A process's view of stream GRANTS: a live feed from where the stream ended when the
  * feed started, and replays of a range for a resuming client. One per process that serves
  * clients; its listeners (the cache's freshness and in-process layer, REST's recent events,
- * the WebSocket gateway) each get every event, in stream order, in the order they were
+ * the WebSocket gateway) each get every message, in stream order, in the order they were
  * added: the cache forgets a changed grant before any client can hear of the change.
  *
- * Frames are built once per event, not per client (domain/frames.ts `serverFrame.grant`).
+ * Each message is decoded and checked once (decode.ts); frames are built once per event,
+ * not per client.
  */
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import { LogCode } from '../domain/codes.js';
 import { Streams, Subjects } from '../domain/events.js';
-import { serverFrame } from '../domain/frames.js';
 import type { Logger } from '../observability/log.js';
+import type { Metrics } from '../observability/metrics.js';
 import { ensureGrantsStream, isNotFound } from '../bus/streams.js';
-import type { ChangeFeed, FeedListener } from './types.js';
+import { decodeEvent } from './decode.js';
+import type { ChangeFeed, FeedEvent, FeedItem, FeedListener, ReplayScope } from './types.js';
 
-const decoder = new TextDecoder();
-const SUBJECT_PREFIX = Subjects.grantChanged('');
+/** Messages JetStream hands the live feed ahead of the listeners. */
+const LIVE_PREFETCH = 1_024;
+/** Messages a replay's consumer fetches ahead. */
+const REPLAY_PREFETCH = 512;
 
 export class GrantFeed implements ChangeFeed {
-  /** Stream sequence of the last event handed to the listeners. */
+  /** Stream sequence of the last message handed to the listeners. */
   head = 0;
   /** True from `start` until the feed stops or fails. */
   live = false;
@@ -34,6 +38,7 @@ export class GrantFeed implements ChangeFeed {
     private readonly nc: NatsConnection,
     private readonly maxAgeMs: number,
     private readonly log: Logger,
+    private readonly metrics: Metrics,
   ) {
     this.js = nc.jetstream();
   }
@@ -51,16 +56,15 @@ export class GrantFeed implements ChangeFeed {
     // An ordered consumer: it recreates itself after NATS restarts and carries on from the
     // last sequence it delivered, so the feed has no gap and no repeat.
     const consumer = await this.js.consumers.get(Streams.grants, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.head + 1 });
-    this.messages = await consumer.consume({ max_messages: 1_024 });
+    this.messages = await consumer.consume({ max_messages: LIVE_PREFETCH });
     const messages = this.messages;
     this.live = true;
     this.done = (async () => {
       try {
         for await (const m of messages) {
           this.head = m.seq;
-          const json = decoder.decode(m.data);
-          const event = { seq: m.seq, id: m.subject.slice(SUBJECT_PREFIX.length), json, frame: serverFrame.grant(json) };
-          for (const listener of this.listeners) listener(event);
+          const item = this.decode(m.seq, m.subject, m.data);
+          for (const listener of this.listeners) listener(item);
           if (this.waiters.length) this.release();
         }
       } catch (err) {
@@ -97,9 +101,9 @@ export class GrantFeed implements ChangeFeed {
     return info.state.first_seq;
   }
 
-  async replay(topic: string, since: number, until: number, each: (json: string, seq: number) => boolean): Promise<boolean> {
+  async replay(scope: ReplayScope, since: number, until: number, each: (event: FeedEvent) => boolean): Promise<boolean> {
     if (until <= since) return true;
-    const subject = topic === 'grants' ? undefined : Subjects.grantChanged(topic.slice('grant:'.length));
+    const subject = scope === 'all' ? undefined : Subjects.grantChanged(scope.grant);
     if (subject) {
       // Nothing to wait for when the grant's last event is not after `since`.
       const last = await this.jsm!.streams.getMessage(Streams.grants, { last_by_subj: subject }).catch((err: unknown) => {
@@ -113,11 +117,12 @@ export class GrantFeed implements ChangeFeed {
       opt_start_seq: since + 1,
       ...(subject ? { filterSubjects: subject } : {}),
     });
-    const messages = await consumer.consume({ max_messages: 512 });
+    const messages = await consumer.consume({ max_messages: REPLAY_PREFETCH });
     try {
       for await (const m of messages) {
         if (m.seq > until) return true;
-        if (!each(decoder.decode(m.data), m.seq)) return false;
+        const item = this.decode(m.seq, m.subject, m.data);
+        if (item.change && !each(item)) return false;
         if (m.seq >= until || m.info.pending === 0) return true;
       }
       return true;
@@ -130,5 +135,14 @@ export class GrantFeed implements ChangeFeed {
   async stop(): Promise<void> {
     this.messages?.stop();
     await this.done;
+  }
+
+  private decode(seq: number, subject: string, data: Uint8Array): FeedItem {
+    const { invalid, ...item } = decodeEvent(seq, subject, data);
+    if (invalid) {
+      this.metrics.feedEventsInvalid.inc();
+      this.log.warn({ code: LogCode.FeedEventInvalid, seq, subject, reason: invalid.reason }, 'a message on stream GRANTS is not a valid change event; skipped');
+    }
+    return item;
   }
 }

@@ -4,20 +4,32 @@
  * do not depend on how the feed reads NATS.
  */
 
-/** One change event, as the feed hands it to its listeners. */
+import type { ChangeEvent } from '../domain/events.js';
+
+/** One valid change event, as the feed hands it to its listeners. */
 export interface FeedEvent {
   /** Position in stream GRANTS. */
   seq: number;
-  /** The grant's id (lower case, as published). */
+  /** The grant's id (as in the subject). */
   id: string;
-  /** The event as the relay published it (a ChangeEvent as JSON, with `seq`). */
+  change: ChangeEvent;
+  /** The event as clients see it (no bus-only fields, no `type`): what `/v1/changes` answers. */
   json: string;
-  /** The `grant` frame of CONTRACT section 5 (domain/frames.ts `serverFrame.grant`). */
+  /** The `grant` frame of CONTRACT section 5 for `grants` and `grant:<id>`. */
   frame: string;
 }
 
-/** Called for every event, in stream order. */
-export type FeedListener = (event: FeedEvent) => void;
+/** A message of the stream that is not a valid change event: only its place is known. */
+export interface SkippedEvent {
+  seq: number;
+  id: string;
+  change: undefined;
+}
+
+export type FeedItem = FeedEvent | SkippedEvent;
+
+/** Called for every message, in stream order; most listeners skip `change: undefined`. */
+export type FeedListener = (item: FeedItem) => void;
 
 export interface ChangeFeed {
   /** Stream sequence of the last event handed to the listeners. */
@@ -29,8 +41,11 @@ export interface ChangeFeed {
   /** Resolves once the feed delivered `seq`, or after `timeoutMs` regardless. */
   reached(seq: number, timeoutMs: number): Promise<void>;
   /**
-   * Hands `each` the events (as published) of `topic` with `since < seq <= until`, in order,
-   * until it returns false. Resolves false when stopped early by `each`.
+   * Hands `each` the valid events with `since < seq <= until` of one grant (`grant:<id>`) or
+   * of all (`grants`), in order, until it returns false. Resolves false when stopped early.
    */
-  replay(topic: string, since: number, until: number, each: (json: string, seq: number) => boolean): Promise<boolean>;
+  replay(scope: ReplayScope, since: number, until: number, each: (event: FeedEvent) => boolean): Promise<boolean>;
 }
+
+/** What a replay reads: every grant's events, or one grant's. */
+export type ReplayScope = { grant: string } | 'all';

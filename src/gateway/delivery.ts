@@ -14,6 +14,7 @@ import type { TemplatedApp } from '../http/uws.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Sockets } from './sockets.js';
 import type { Subscriptions } from './subscriptions.js';
+import type { Views } from './views.js';
 
 export class Delivery {
   private publishedSinceSweep = 0;
@@ -24,22 +25,34 @@ export class Delivery {
     private readonly maxBuffer: number,
     private readonly sockets: Sockets,
     private readonly subscriptions: Subscriptions,
+    private readonly views: Views,
     private readonly metrics: Metrics,
   ) {}
 
-  /** One event of the feed, to everyone subscribed to `grants` or to its grant. */
+  /** One event of the feed, to everyone subscribed to `grants`, to its grant, or to a view it concerns. */
   dispatch(event: FeedEvent): void {
     this.subscriptions.hold(event);
     const own = `grant:${event.id}`;
     const deliveries = this.app.numSubscribers('grants') + this.app.numSubscribers(own);
-    if (deliveries === 0) return;
-    this.app.publish('grants', event.frame);
-    this.app.publish(own, event.frame);
+    if (deliveries > 0) {
+      this.app.publish('grants', event.frame);
+      this.app.publish(own, event.frame);
+      this.published(deliveries, event.frame.length);
+    }
+    for (const [topic, frame] of this.views.framesFor(event)) {
+      const holders = this.app.numSubscribers(topic);
+      if (holders === 0) continue;
+      this.app.publish(topic, frame);
+      this.published(holders, frame.length);
+    }
+  }
+
+  private published(deliveries: number, bytes: number): void {
     this.metrics.wsMessagesSent.inc(deliveries);
     // No client can have gained more than what was published since the last sweep: sweep
     // for slow clients whenever that reaches an eighth of the bound (a slow client is closed
     // at most that far past the bound).
-    this.publishedSinceSweep += event.frame.length;
+    this.publishedSinceSweep += bytes;
     if (this.publishedSinceSweep > this.maxBuffer / 8) this.sweep();
   }
 

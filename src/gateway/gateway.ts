@@ -17,7 +17,8 @@ import type { TokenVerifier } from '../auth/verifier.js';
 import type { Config } from '../config/schema.js';
 import { CloseCode } from '../domain/codes.js';
 import { serverFrame } from '../domain/frames.js';
-import type { ChangeFeed, FeedEvent } from '../feed/types.js';
+import type { ChangeFeed, FeedItem } from '../feed/types.js';
+import { Cors } from '../http/cors.js';
 import type { TemplatedApp } from '../http/uws.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -26,8 +27,10 @@ import { Delivery } from './delivery.js';
 import { Heartbeat } from './heartbeat.js';
 import { Inbound } from './inbound.js';
 import { Sockets } from './sockets.js';
+import { SseStreams } from './sse.js';
 import { Subscriptions } from './subscriptions.js';
 import { Upgrades } from './upgrade.js';
+import { Views } from './views.js';
 
 export type GatewayOptions = Pick<
   Config,
@@ -64,16 +67,21 @@ export class Gateway {
   private readonly upgrades: Upgrades;
   private readonly delivery: Delivery;
   private readonly heartbeat: Heartbeat;
+  /** The filtered views held by this gateway's connections (and its SSE streams). */
+  readonly views = new Views();
+  private readonly sse: SseStreams;
 
   constructor(options: GatewayOptions, deps: GatewayDeps) {
     // Frames a client may send at once: twice the rate, and never fewer than a reconnecting
     // client needs to restore all its subscriptions (plus a few for ping and auth).
     const burst = Math.max(2 * options.GATEWAY_RATE_LIMIT, options.GATEWAY_MAX_SUBSCRIPTIONS + BURST_SPARE);
     this.sockets = new Sockets(options.GATEWAY_MAX_BUFFER, deps.metrics, deps.log);
-    this.subscriptions = new Subscriptions(options, deps.feed, this.sockets, deps.log);
+    this.subscriptions = new Subscriptions(options, deps.feed, this.views, this.sockets, deps.log);
     this.upgrades = new Upgrades(options, deps.verifier, this.sockets, deps.metrics, burst);
-    this.delivery = new Delivery(deps.app, options.GATEWAY_MAX_BUFFER, this.sockets, this.subscriptions, deps.metrics);
-    this.heartbeat = new Heartbeat(options, deps.app, deps.feed, this.sockets, this.delivery);
+    this.delivery = new Delivery(deps.app, options.GATEWAY_MAX_BUFFER, this.sockets, this.subscriptions, this.views, deps.metrics);
+    this.sse = new SseStreams(options, deps.feed, this.views, deps.verifier, this.sockets, new Cors(options.CORS_ORIGINS), deps.metrics, deps.log);
+    this.sse.mount(deps.app);
+    this.heartbeat = new Heartbeat(options, deps.app, deps.feed, this.sockets, this.delivery, this.sse);
     const inbound = new Inbound(options, deps.verifier, this.sockets, this.subscriptions, burst);
     const log = deps.log;
 
@@ -115,9 +123,11 @@ export class Gateway {
     this.heartbeat.start();
   }
 
-  /** Every event of the feed, in order. */
-  dispatch(event: FeedEvent): void {
-    this.delivery.dispatch(event);
+  /** Every message of the feed, in order (one that is not a valid change event reaches no client). */
+  dispatch(item: FeedItem): void {
+    if (!item.change) return;
+    this.delivery.dispatch(item);
+    this.sse.dispatch(item);
   }
 
   /** Refuses new upgrades (503) and closes every client with 1001. */
@@ -125,6 +135,7 @@ export class Gateway {
     this.upgrades.stopping = true;
     this.heartbeat.stop();
     for (const ws of [...this.sockets.open]) this.sockets.kill(ws, CloseCode.ServerShutdown);
+    this.sse.stop();
   }
 
   /** Resolves once no connection is open (every close handler has run). */
@@ -133,7 +144,7 @@ export class Gateway {
   }
 
   /** Per-connection structures, for tests and the metrics frame. */
-  stats(): { sockets: number; subjects: number; replays: number } {
-    return { sockets: this.sockets.open.size, subjects: this.sockets.subjects, replays: this.subscriptions.replaying };
+  stats(): { sockets: number; subjects: number; replays: number; views: number; sse: number } {
+    return { sockets: this.sockets.open.size, subjects: this.sockets.subjects, replays: this.subscriptions.replaying, views: this.views.size, sse: this.sse.size };
   }
 }

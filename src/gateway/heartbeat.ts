@@ -13,6 +13,7 @@ import type { TemplatedApp } from '../http/uws.js';
 import type { Delivery } from './delivery.js';
 import type { GatewayOptions } from './gateway.js';
 import type { Sockets } from './sockets.js';
+import type { SseStreams } from './sse.js';
 
 /** Tick period: a quarter of the heartbeat, within these bounds. */
 const MIN_TICK_MS = 50;
@@ -29,6 +30,7 @@ export class Heartbeat {
     private readonly feed: ChangeFeed,
     private readonly sockets: Sockets,
     private readonly delivery: Delivery,
+    private readonly sse: SseStreams,
   ) {}
 
   /** Starts the timers; cancels any running ones first, so a timer never leaks. */
@@ -79,6 +81,7 @@ export class Heartbeat {
       }
     }
     this.delivery.swept();
+    this.sse.heartbeat(now);
   }
 
   private publishMetrics(): void {

@@ -5,7 +5,7 @@
  */
 import { TokenError, type TokenVerifier } from '../auth/verifier.js';
 import { CloseCode, FrameError } from '../domain/codes.js';
-import { ClientFrame, serverFrame, type Ref, type Topic } from '../domain/frames.js';
+import { ClientFrame, serverFrame, type Ref } from '../domain/frames.js';
 import type { Principal } from '../domain/token.js';
 import { expiringAt, type Socket } from './connection.js';
 import type { GatewayOptions } from './gateway.js';
@@ -53,10 +53,9 @@ export class Inbound {
       case 'ping':
         return void this.sockets.send(ws, serverFrame.pong(frame.ref));
       case 'subscribe':
-        // Events are published under the lower-case id (as Postgres writes uuids): `grant:<ID>` is the same topic.
-        return void this.subscriptions.subscribe(ws, frame.topic.toLowerCase() as Topic, frame.since, frame.ref);
+        return void this.subscriptions.subscribe(ws, frame.topic, frame.since, frame.ref);
       case 'unsubscribe':
-        return this.subscriptions.unsubscribe(ws, frame.topic.toLowerCase() as Topic, frame.ref);
+        return this.subscriptions.unsubscribe(ws, frame.topic, frame.ref);
       case 'auth':
         return void this.reauth(ws, frame.token, frame.ref);
     }

@@ -42,13 +42,18 @@ export class Sockets {
     this.metrics.wsConnections.inc();
   }
 
+  /** Gives back what `reserve` counted (an upgrade or SSE stream that ended). */
+  unreserve(sub: string): void {
+    const left = this.heldBy(sub) - 1;
+    if (left > 0) this.perSub.set(sub, left);
+    else this.perSub.delete(sub);
+  }
+
   /** The registry's part of the one cleanup (gateway.ts). */
   removed(ws: Socket): void {
     const c = ws.getUserData();
     this.open.delete(ws);
-    const left = (this.perSub.get(c.sub) ?? 1) - 1;
-    if (left > 0) this.perSub.set(c.sub, left);
-    else this.perSub.delete(c.sub);
+    this.unreserve(c.sub);
     this.metrics.wsConnections.dec();
     if (this.open.size === 0) for (const resolve of this.emptyWaiters.splice(0)) resolve();
   }

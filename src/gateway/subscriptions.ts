@@ -6,20 +6,25 @@
  * natively. A connection subscribed to `grants` is not also subscribed in uWS to its
  * `grant:<id>` topics, so it receives each event once (`goLive`).
  *
+ * A filtered view `grants?<filter>` is a uWS topic of its own, named by its canonical form
+ * (views.ts); its frames carry that topic and are built once per event for all its holders.
+ *
  * # Resume
  * `subscribe` with `since` answers `subscribed` (seq = since), replays the topic's events
  * from the stream up to the feed's head at that moment, then sends what arrived live
  * meanwhile (held by `hold`), then joins the uWS topic, all before the next event can be
- * dispatched: no gap and no repeat at the seam.
+ * dispatched: no gap and no repeat at the seam. A filtered view replays every event of the
+ * range and sends those that concern it, `leave`s included.
  */
 import { CloseCode, FrameError, LogCode } from '../domain/codes.js';
 import { serverFrame, type Ref, type Topic } from '../domain/frames.js';
 import { canReadMetrics } from '../domain/token.js';
-import type { ChangeFeed, FeedEvent } from '../feed/types.js';
+import type { ChangeFeed, FeedEvent, ReplayScope } from '../feed/types.js';
 import type { Logger } from '../observability/log.js';
 import type { Socket } from './connection.js';
 import type { GatewayOptions } from './gateway.js';
 import type { Sockets } from './sockets.js';
+import { canonicalTopic, Views } from './views.js';
 
 /** How long a `since` ahead of this feed may wait for the feed to catch up (a client from another gateway). */
 const AHEAD_WAIT_MS = 2_000;
@@ -31,6 +36,7 @@ export class Subscriptions {
   constructor(
     private readonly options: GatewayOptions,
     private readonly feed: ChangeFeed,
+    private readonly views: Views,
     private readonly sockets: Sockets,
     private readonly log: Logger,
   ) {}
@@ -40,7 +46,10 @@ export class Subscriptions {
     return this.replays.size;
   }
 
-  async subscribe(ws: Socket, topic: Topic, since: number | undefined, ref: Ref): Promise<void> {
+  async subscribe(ws: Socket, requested: Topic, since: number | undefined, ref: Ref): Promise<void> {
+    const canonical = canonicalTopic(requested);
+    if ('error' in canonical) return this.sockets.error(ws, FrameError.BadFilter, canonical.error.message.slice(0, 200), ref);
+    const topic = canonical.topic as Topic;
     const c = ws.getUserData();
     // Created on the first subscribe: an idle connection carries no set.
     const topics = (c.topics ??= new Set());
@@ -55,6 +64,7 @@ export class Subscriptions {
     if (topics.has(topic)) return void answer(this.feed.head, true); // already live: nothing was missed
     if (topics.size >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
     topics.add(topic);
+    if (canonical.filter) this.views.hold(topic, canonical.filter);
     const head = this.feed.head;
     if (since === undefined || since === head) {
       this.goLive(ws, topic);
@@ -83,9 +93,16 @@ export class Subscriptions {
     if (!set) this.replays.set(topic, (set = new Set()));
     set.add(ws);
     answer(since, true);
+    const scope: ReplayScope = topic.startsWith('grant:') ? { grant: topic.slice('grant:'.length) } : 'all';
+    const filter = canonical.filter;
+    const frameOf = (event: FeedEvent) => (filter ? Views.frameFor(topic, filter, event) : event.frame);
     let complete: boolean;
     try {
-      complete = await this.feed.replay(topic, since, until, (json) => c.topics?.has(topic) === true && this.sockets.send(ws, serverFrame.grant(json)));
+      complete = await this.feed.replay(scope, since, until, (event) => {
+        if (c.topics?.has(topic) !== true) return false;
+        const frame = frameOf(event);
+        return frame === undefined || this.sockets.send(ws, frame);
+      });
     } catch (err) {
       this.leaveReplay(ws, topic);
       return this.replayFailed(ws, err);
@@ -97,9 +114,13 @@ export class Subscriptions {
     this.goLive(ws, topic);
   }
 
-  unsubscribe(ws: Socket, topic: Topic, ref: Ref): void {
+  unsubscribe(ws: Socket, requested: Topic, ref: Ref): void {
+    const canonical = canonicalTopic(requested);
+    if ('error' in canonical) return this.sockets.error(ws, FrameError.BadFilter, canonical.error.message.slice(0, 200), ref);
+    const topic = canonical.topic as Topic;
     const c = ws.getUserData();
     if (!c.topics?.delete(topic)) return this.sockets.error(ws, FrameError.NotSubscribed, `not subscribed to ${topic}`, ref);
+    if (canonical.filter) this.views.release(topic);
     this.leaveReplay(ws, topic);
     ws.unsubscribe(topic);
     if (topic === 'grants') for (const t of c.topics) if (t.startsWith('grant:') && !c.replaying?.has(t)) ws.subscribe(t);
@@ -117,15 +138,20 @@ export class Subscriptions {
 
   /** Holds a live event back from the connections replaying its topics. */
   hold(event: FeedEvent): void {
-    for (const topic of ['grants', `grant:${event.id}`]) {
-      const waiting = this.replays.get(topic);
-      if (!waiting) continue;
-      for (const ws of waiting) {
-        const held = ws.getUserData().replaying?.get(topic);
-        if (!held) continue;
-        held.push(event.frame);
-        if (held.length > this.options.GATEWAY_REPLAY_LIMIT) this.sockets.kill(ws, CloseCode.TooSlow);
-      }
+    if (this.replays.size === 0) return;
+    this.holdFrame(['grants', event.frame]);
+    this.holdFrame([`grant:${event.id}`, event.frame]);
+    for (const entry of this.views.framesFor(event)) this.holdFrame(entry);
+  }
+
+  private holdFrame([topic, frame]: readonly [string, string]): void {
+    const waiting = this.replays.get(topic);
+    if (!waiting) return;
+    for (const ws of waiting) {
+      const held = ws.getUserData().replaying?.get(topic);
+      if (!held) continue;
+      held.push(frame);
+      if (held.length > this.options.GATEWAY_REPLAY_LIMIT) this.sockets.kill(ws, CloseCode.TooSlow);
     }
   }
 
@@ -136,6 +162,7 @@ export class Subscriptions {
       for (const topic of c.replaying.keys()) this.leaveReplay(ws, topic);
       c.replaying = undefined;
     }
+    for (const topic of c.topics ?? []) if (topic.startsWith('grants?')) this.views.release(topic);
     c.topics = undefined;
   }
 

@@ -10,11 +10,14 @@ export interface WatchedPool {
   readonly idleCount: number;
   readonly waitingCount: number;
   readonly options: { max?: number };
+  /** Statements sent through the pool's `query` (db/pool.ts CountingPool). */
+  readonly statements?: number;
 }
 
 export function createMetrics() {
   const registry = new Registry();
   const watchedPools: WatchedPool[] = [];
+  let statementsCounted = 0;
   collectDefaultMetrics({ register: registry, prefix: 'navimpact_process_' });
   return {
     registry,
@@ -89,6 +92,16 @@ export function createMetrics() {
       labelNames: ['source'] as const,
       registers: [registry],
     }),
+    sseStreams: new Gauge({
+      name: 'navimpact_sse_streams',
+      help: 'Open Server-Sent Events streams (GET /v1/live/sse) on this gateway.',
+      registers: [registry],
+    }),
+    feedEventsInvalid: new Counter({
+      name: 'navimpact_feed_events_invalid_total',
+      help: 'Messages on stream GRANTS that were not valid change events; skipped by this process (log code FeedEventInvalid).',
+      registers: [registry],
+    }),
     longPollsWaiting: new Gauge({
       name: 'navimpact_http_long_polls_waiting',
       help: 'GET /v1/changes requests waiting for a change.',
@@ -120,6 +133,16 @@ export function createMetrics() {
           sum.waiting += pool.waitingCount;
         }
         for (const [state, value] of Object.entries(sum)) this.set({ state }, value);
+      },
+    }),
+    dbStatements: new Counter({
+      name: 'navimpact_db_statements_total',
+      help: "Statements this process sent through its pools' query (REST reads, health checks, ...); flat while only live events flow.",
+      registers: [registry],
+      collect() {
+        const total = watchedPools.reduce((sum, pool) => sum + (pool.statements ?? 0), 0);
+        if (total > statementsCounted) this.inc(total - statementsCounted);
+        statementsCounted = total;
       },
     }),
     /** Reports `pool` in `navimpact_db_pool_connections`. */

@@ -69,8 +69,8 @@ export class ChangesRoute {
     if (since + 1 < first) throw new HttpError(410, HttpErrorCode.SinceExpired, `events after ${since} are no longer kept (the oldest is ${first}); reload with GET /v1/grants`);
     const out: { seq: number; json: string }[] = [];
     const until = Math.min(head, since + limit);
-    await this.feed.replay('grants', since, until, (json, seq) => {
-      out.push({ seq, json });
+    await this.feed.replay('all', since, until, (event) => {
+      out.push({ seq: event.seq, json: event.json });
       return out.length < limit;
     });
     return out;

@@ -16,18 +16,18 @@
  */
 import type pg from 'pg';
 import { z } from 'zod';
-import { GrantFromRow, GrantId, GrantStatus, Location, type GrantRow } from '../domain/grant.js';
+import { FilterError, canonicalQuery, parseFilter, type GrantFilter } from '../domain/filter.js';
+import { GrantFromRow, GrantId, type GrantRow } from '../domain/grant.js';
 import type { GrantCache } from '../cache/store.js';
 import type { LocalGrants } from '../cache/local.js';
 import { HttpErrorCode } from '../domain/codes.js';
 import { HttpError } from '../http/errors.js';
 import { describeIssues, parseQuery } from '../http/query.js';
 import type { Reply, Request } from '../http/request.js';
+import { filterSql } from './filter-sql.js';
 
 const GRANT_COLUMNS = `g.id, g.source, g.external_id, g.title, g.description, g.agency, g.url, g.min_amount, g.max_amount,
   g.currency, g.open_date, g.close_date, g.status, g.categories, g.locations, g.vic_outcome_domain, g.version, g.updated_at`;
-
-export const MAX_Q_LENGTH = 200;
 
 export function encodeCursor(id: string): string {
   return Buffer.from(`g1:${id}`).toString('base64url');
@@ -40,11 +40,11 @@ export function decodeCursor(cursor: string): string {
   return id.toLowerCase();
 }
 
-export const ListQuery = (maxLimit: number) =>
+/** The parameters of `GET /v1/grants` that are not the filter's. */
+const PAGE_PARAMETERS = ['limit', 'cursor'] as const;
+
+export const PageQuery = (maxLimit: number) =>
   z.object({
-    status: GrantStatus.optional(),
-    location: Location.optional(),
-    q: z.string().trim().min(1, 'must not be empty').max(MAX_Q_LENGTH, `must be at most ${MAX_Q_LENGTH} characters`).optional(),
     limit: z
       .string()
       .regex(/^\d{1,6}$/, 'must be a whole number')
@@ -53,11 +53,21 @@ export const ListQuery = (maxLimit: number) =>
       .default(50),
     cursor: z.string().transform(decodeCursor).optional(),
   });
-export type ListQuery = z.output<ReturnType<typeof ListQuery>>;
 
-/** `%`, `_` and `\` stand for themselves in `q`. */
-function likePattern(q: string): string {
-  return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** Splits a query into the filter (domain/filter.ts, 400 `bad_filter` naming the parameter) and the page parameters. */
+function splitQuery(query: string): { filter: GrantFilter; page: Record<string, string> } {
+  const filterEntries: [string, string][] = [];
+  const pageEntries: string[] = [];
+  for (const [k, v] of new URLSearchParams(query)) {
+    if ((PAGE_PARAMETERS as readonly string[]).includes(k)) pageEntries.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
+    else filterEntries.push([k, v]);
+  }
+  try {
+    return { filter: parseFilter(filterEntries), page: parseQuery(pageEntries.join('&'), PAGE_PARAMETERS) };
+  } catch (err) {
+    if (err instanceof FilterError) throw new HttpError(400, HttpErrorCode.BadFilter, err.message);
+    throw err;
+  }
 }
 
 export interface GrantRoutesDeps {
@@ -72,37 +82,36 @@ export interface GrantRoutesDeps {
 }
 
 export class GrantRoutes {
-  private readonly listQuery: ReturnType<typeof ListQuery>;
+  private readonly pageQuery: ReturnType<typeof PageQuery>;
 
   constructor(private readonly deps: GrantRoutesDeps) {
-    this.listQuery = ListQuery(deps.maxLimit);
+    this.pageQuery = PageQuery(deps.maxLimit);
   }
 
   async list(req: Request): Promise<Reply> {
-    const parsed = this.listQuery.safeParse(parseQuery(req.query, ['status', 'location', 'q', 'limit', 'cursor']));
+    const { filter, page } = splitQuery(req.query);
+    const parsed = this.pageQuery.safeParse(page);
     if (!parsed.success) {
       const cursorIssue = parsed.error.issues.find((i) => i.path[0] === 'cursor');
       if (cursorIssue) throw new HttpError(400, HttpErrorCode.InvalidCursor, 'cursor is not one this API issued');
       throw new HttpError(400, HttpErrorCode.InvalidQuery, describeIssues(parsed.error.issues));
     }
     const query = parsed.data;
-    const key = JSON.stringify([query.status ?? null, query.location ?? null, query.q ?? null, query.limit, query.cursor ?? null]);
+    const key = JSON.stringify([canonicalQuery(filter), query.limit, query.cursor ?? null]);
     const cached = await this.deps.cache.readList(key);
     if (cached) return { body: cached.json, headers: { 'cache-control': 'no-cache' } };
 
     const readAt = Date.now();
+    const params: unknown[] = [query.cursor ?? null, query.limit + 1];
     const result = await this.deps.pool.query<GrantRow & { stream_seq: string }>(
       `WITH s AS (SELECT stream_seq FROM relay_state)
        SELECT s.stream_seq, page.* FROM s LEFT JOIN LATERAL (
          SELECT ${GRANT_COLUMNS} FROM grants g
-         WHERE ($1::text IS NULL OR g.status = $1)
-           AND ($2::text IS NULL OR $2 = ANY (g.locations))
-           AND ($3::text IS NULL OR g.title ILIKE $3 OR g.description ILIKE $3)
-           AND ($4::uuid IS NULL OR g.id > $4)
+         WHERE ($1::uuid IS NULL OR g.id > $1) AND ${filterSql(filter, params)}
          ORDER BY g.id
-         LIMIT $5
+         LIMIT $2
        ) page ON true`,
-      [query.status ?? null, query.location ?? null, query.q === undefined ? null : likePattern(query.q), query.cursor ?? null, query.limit + 1],
+      params,
     );
     const seq = Number(result.rows[0]!.stream_seq);
     const rows = result.rows.filter((r) => r.id !== null);

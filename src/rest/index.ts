@@ -8,7 +8,7 @@ import type { RequestAuth } from '../auth/request.js';
 import type { LocalGrants } from '../cache/local.js';
 import type { GrantCache } from '../cache/store.js';
 import { HttpErrorCode } from '../domain/codes.js';
-import type { ChangeFeed, FeedEvent } from '../feed/types.js';
+import type { ChangeFeed, FeedItem } from '../feed/types.js';
 import { HttpError } from '../http/errors.js';
 import type { Router } from '../http/router.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -86,9 +86,9 @@ export class Rest {
     this.recent = new RecentChanges();
   }
 
-  /** Every event of the feed, in order. */
-  onEvent(event: FeedEvent): void {
-    this.recent?.push({ seq: event.seq, json: event.json });
+  /** Every message of the feed, in order; one that is not a valid change event is not served. */
+  onEvent(item: FeedItem): void {
+    if (item.change) this.recent?.push({ seq: item.seq, json: item.json });
   }
 
   stop(): void {

@@ -10,7 +10,7 @@
 import { RequestAuth } from '../auth/request.js';
 import { createTokenVerifier } from '../auth/verifier.js';
 import { Freshness } from '../cache/freshness.js';
-import { LOCAL_MAX_CHARS, LocalGrants, eventVersion } from '../cache/local.js';
+import { LOCAL_MAX_CHARS, LocalGrants } from '../cache/local.js';
 import { GrantCache, fillWindowMs } from '../cache/store.js';
 import { LogCode } from '../domain/codes.js';
 import { GrantFeed } from '../feed/grants-feed.js';
@@ -45,7 +45,7 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
     audience: config.JWT_AUDIENCE,
   });
   const http = new HttpServer();
-  const feed = new GrantFeed(nc, config.GRANTS_MAX_AGE, log);
+  const feed = new GrantFeed(nc, config.GRANTS_MAX_AGE, log, metrics);
   const freshness = new Freshness({ boundMs: config.CACHE_INVALIDATION_BOUND });
   const cache = new GrantCache(config.REDIS_URL, { prefix: config.CACHE_PREFIX, ttlMs: config.CACHE_TTL, tombstoneTtlMs: config.CACHE_TOMBSTONE_TTL }, freshness, log, metrics);
   const local =
@@ -71,13 +71,13 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
   });
   const gateway = new Gateway(config, { app: http.app, feed, verifier, log, metrics });
 
-  feed.onEvent((event) => {
-    freshness.observe(event.seq);
-    // An event whose version cannot be read blocks every fill of its grant for the window.
-    local?.changed(event.id, eventVersion(event.json) ?? Number.MAX_SAFE_INTEGER);
-    rest.onEvent(event);
+  feed.onEvent((item) => {
+    freshness.observe(item.seq);
+    // A message that is not a valid change event blocks every fill of its grant for the window.
+    local?.changed(item.id.toLowerCase(), item.change?.version ?? Number.MAX_SAFE_INTEGER);
+    rest.onEvent(item);
   });
-  feed.onEvent((event) => gateway.dispatch(event));
+  feed.onEvent((item) => gateway.dispatch(item));
   await feed.start();
   freshness.start(feed.head);
   rest.started();

@@ -16,7 +16,7 @@ const EPOCH = 'e1';
 
 function change(n: number): LoggedChange {
   const id = `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-  return { logId: String(n), op: 'delete', grantId: id, version: 2, row: null, changedAt: new Date() };
+  return { logId: String(n), op: 'delete', grantId: id, version: 2, row: null, previous: null, changedAt: new Date() };
 }
 
 /** The change log in memory; `trace` records every call in order. */

@@ -3,7 +3,7 @@
  * under the stale-set race, its bounds, and its refusal to serve while the feed is down.
  */
 import { describe, expect, it } from 'vitest';
-import { LocalGrants, eventVersion } from '../../src/cache/local.js';
+import { LocalGrants } from '../../src/cache/local.js';
 
 const ID = '11111111-1111-4111-8111-111111111111';
 
@@ -80,13 +80,5 @@ describe('local cache - bounds', () => {
     l.changed('other', 1, 10_001);
     l.fill(ID, 3, 'v3', 10_001, 10_001);
     expect(l.get(ID, 10_002)?.version).toBe(3);
-  });
-});
-
-describe('local cache - event versions', () => {
-  it('reads the version from the relay JSON without parsing the grant', () => {
-    const json = JSON.stringify({ seq: 123456789, op: 'update', id: ID, version: 42, grant: { version: 41, title: '"version":7' }, committedAt: 'x' });
-    expect(eventVersion(json)).toBe(42);
-    expect(eventVersion('{"seq":1}')).toBeUndefined();
   });
 });

@@ -82,7 +82,8 @@ describe('rest - grant lists', () => {
     expect(byLocation.json.items).toHaveLength(2);
     const byQ = await stack.get(`/v1/grants?q=${encodeURIComponent('grant 17')}`);
     expect(byQ.json.items.map((g: { title: string }) => g.title)).toContain('Grant 17');
-    for (const q of [`' OR 1=1 --`, `%`, `_`, `"; DROP TABLE grants; --`, '\\']) {
+    // (q is 2 to 100 characters since CONTRACT v1.1: LIKE's wildcards doubled to reach that.)
+    for (const q of [`' OR 1=1 --`, `%%`, `__`, `"; DROP TABLE grants; --`, '\\\\']) {
       const a = await stack.get(`/v1/grants?q=${encodeURIComponent(q)}`);
       expect(a.status, q).toBe(200);
       expect(a.json.items, q).toEqual([]);
@@ -104,14 +105,19 @@ describe('rest - hostile input', () => {
       ['/v1/grants?limit=1e3', {}, 400, 'invalid_query'],
       ['/v1/grants?limit=abc', {}, 400, 'invalid_query'],
       ['/v1/grants?limit=1&limit=2', {}, 400, 'invalid_query'],
-      ['/v1/grants?status=pending', {}, 400, 'invalid_query'],
-      ['/v1/grants?location=Victoria', {}, 400, 'invalid_query'],
+      // CONTRACT v1.1 section 6: a filter parameter that is unknown or has a bad value is `bad_filter`.
+      ['/v1/grants?status=pending', {}, 400, 'bad_filter'],
+      ['/v1/grants?location=Victoria', {}, 400, 'bad_filter'],
       ['/v1/grants?cursor=AAAA', {}, 400, 'invalid_cursor'],
       [`/v1/grants?cursor=${forged}`, {}, 400, 'invalid_cursor'],
       ['/v1/grants?cursor=%00%01', {}, 400, 'invalid_cursor'],
-      [`/v1/grants?q=${'x'.repeat(201)}`, {}, 400, 'invalid_query'],
-      ['/v1/grants?q=', {}, 400, 'invalid_query'],
-      ['/v1/grants?sort=id;DROP', {}, 400, 'unknown_parameter'],
+      [`/v1/grants?q=${'x'.repeat(101)}`, {}, 400, 'bad_filter'],
+      ['/v1/grants?q=', {}, 400, 'bad_filter'],
+      ['/v1/grants?q=x', {}, 400, 'bad_filter'],
+      ['/v1/grants?status=open&status=closed', {}, 400, 'bad_filter'],
+      ['/v1/grants?minAmount=-5', {}, 400, 'bad_filter'],
+      ['/v1/grants?closesAfter=2026-02-30', {}, 400, 'bad_filter'],
+      ['/v1/grants?sort=id;DROP', {}, 400, 'bad_filter'],
       [`/v1/grants?q=${'a'.repeat(5_000)}`, {}, 414, 'query_too_long'],
       ['/v1/changes', {}, 400, 'invalid_query'],
       ['/v1/changes?since=-1', {}, 400, 'invalid_query'],
