@@ -31,10 +31,22 @@ const STABLE_AFTER_MS = 5_000;
 /** Where to connect and how patiently (from `LiveClientOptions`, defaults applied). */
 export interface ConnectionSettings {
   url: string;
-  Socket: SocketConstructor;
+  /** The WebSocket class; undefined when only SSE is possible. */
+  Socket: SocketConstructor | undefined;
+  /** The same protocol over Server-Sent Events (sse-socket.ts); undefined without `fetch`. */
+  Sse: SocketConstructor | undefined;
+  /** 'auto': WebSocket, falling back to SSE when WebSocket cannot connect. */
+  transport: Transport;
   backoff: ReconnectOptions;
   connectTimeoutMs: number;
 }
+
+export type Transport = 'auto' | 'websocket' | 'sse';
+
+/** WebSocket attempts that end before `welcome`, in a row, after which 'auto' tries SSE. */
+const WEBSOCKET_FAILURES_BEFORE_SSE = 2;
+/** After falling back, WebSocket is tried again no sooner than this. */
+const WEBSOCKET_RETRY_AFTER_MS = 300_000;
 
 /** What the connection asks of, and reports to, the rest of the client. */
 export interface ConnectionHooks {
@@ -65,6 +77,10 @@ export class Connection {
   private attempt = 0;
   private sessionId: string | undefined;
   private closingPromise: Promise<void> | undefined;
+  /** What the current (or last) socket is. */
+  private kind: 'websocket' | 'sse' = 'websocket';
+  private websocketFailures = 0;
+  private fellBackAt = 0;
 
   constructor(
     private readonly settings: ConnectionSettings,
@@ -80,6 +96,11 @@ export class Connection {
   /** The current socket has received `welcome`. */
   get welcomed(): boolean {
     return this.isWelcomed;
+  }
+
+  /** The transport of the current (or last) connection. */
+  get transport(): 'websocket' | 'sse' {
+    return this.kind;
   }
 
   /** The session id of the latest `welcome`. */
@@ -170,10 +191,10 @@ export class Connection {
     }
     if (generation !== this.currentGeneration || this.closingPromise) return;
 
-    const { url, Socket, connectTimeoutMs } = this.settings;
+    const { url, connectTimeoutMs } = this.settings;
     let socket: SocketLike;
     try {
-      socket = new Socket(url, [SUBPROTOCOL, `${BEARER_PREFIX}${token}`]);
+      socket = this.newSocket(url, token);
     } catch (err) {
       // A malformed URL or a token with characters a subprotocol cannot carry.
       this.stop(new LiveError(ClientErrorCode.ConnectFailed, `cannot open ${url}`, { cause: err }));
@@ -204,8 +225,31 @@ export class Connection {
     };
   }
 
+  /** A socket of the transport to use now: WebSocket, or SSE when 'auto' saw WebSocket fail (or it cannot be built). */
+  private newSocket(url: string, token: string): SocketLike {
+    const { Socket, Sse, transport } = this.settings;
+    const protocols = [SUBPROTOCOL, `${BEARER_PREFIX}${token}`];
+    // After falling back, one WebSocket attempt now and then, in case the network changed.
+    const retryWebsocket = this.kind === 'sse' && Date.now() - this.fellBackAt >= WEBSOCKET_RETRY_AFTER_MS;
+    const sseNow = transport === 'sse' || (transport === 'auto' && this.websocketFailures >= WEBSOCKET_FAILURES_BEFORE_SSE && !retryWebsocket);
+    if (Socket && !sseNow) {
+      try {
+        this.kind = 'websocket';
+        return new Socket(url, protocols);
+      } catch (err) {
+        // A page whose policy forbids WebSocket throws here: the stream is the way in.
+        if (transport !== 'auto' || !Sse) throw err;
+      }
+    }
+    if (!Sse) throw new Error('no transport: no WebSocket class and no fetch for Server-Sent Events');
+    if (this.kind === 'websocket') this.fellBackAt = Date.now();
+    this.kind = 'sse';
+    return new Sse(url, protocols);
+  }
+
   /** Every end of a socket comes here once: reconnect, or stop for good. */
   private disconnected(code: number, reason: string): void {
+    if (this.kind === 'websocket') this.websocketFailures = this.isWelcomed ? 0 : this.websocketFailures + 1;
     if (this.isWelcomed && Date.now() - this.openedAt >= STABLE_AFTER_MS) this.attempt = 0;
     this.isWelcomed = false;
     this.hooks.reset();

@@ -25,6 +25,8 @@ export interface ClientParts {
   readonly reloads: Reloads;
   readonly emit: Emit;
   readonly setState: (state: ConnectionState) => void;
+  /** Reloads the views of `topic` (view.ts); false when the topic has none. */
+  readonly reloadViews: (topic: Topic) => boolean;
 }
 
 /** Handles one message of the current socket. */
@@ -45,14 +47,15 @@ export function received(data: unknown, client: ClientParts): void {
     case 'welcome':
       return welcome(client, frame);
     case 'grant':
-      if (client.topics.accept(frame.id, frame.seq)) client.reloads.grant(frame);
+      if (client.topics.accept(frame)) client.reloads.grant(frame);
       return;
     case 'subscribed': {
       client.requests.answered(frame.ref);
       const topic = parseTopic(frame.topic);
       const reload = client.topics.subscribed(topic, frame.seq, frame.recovered);
       client.emit('subscribed', frame);
-      if (reload) client.reloads.start(topic);
+      // A topic held by views is reloaded by them; any other by the client's reload.
+      if (reload && !client.reloadViews(topic)) client.reloads.start(topic);
       return;
     }
     case 'unsubscribed':
@@ -97,7 +100,7 @@ function serverError(client: ClientParts, code: string, message: string, ref: st
   if (request?.kind === 'subscribe') {
     topic = request.topic;
     // Retrying on every reconnect would be refused the same way: forget the topic.
-    if (code === FrameError.Forbidden || code === FrameError.BadFrame || code === FrameError.TooManySubscriptions) client.topics.remove(topic);
+    if (code === FrameError.Forbidden || code === FrameError.BadFrame || code === FrameError.BadFilter || code === FrameError.TooManySubscriptions) client.topics.remove(topic);
   }
   if (request?.kind === 'auth') client.credentials.authFailed();
   client.emit('error', new LiveError(code, message, { ref, topic }));

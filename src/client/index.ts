@@ -12,6 +12,9 @@
  * ```
  */
 export { LiveClient, type LiveClientOptions } from './live-client.js';
+export { LiveView, type LiveViewEvents, type ViewChange, type ViewOptions } from './view.js';
+export type { Transport } from './connection.js';
+export { canonicalQuery, parseFilter, matches, type GrantFilter } from '../domain/filter.js';
 export type {
   ConnectionState,
   GrantFrame,

@@ -18,7 +18,7 @@
  */
 import type { Topic } from '../domain/frames.js';
 import { DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.js';
-import { Connection } from './connection.js';
+import { Connection, type Transport } from './connection.js';
 import { Credentials } from './credentials.js';
 import { received, type ClientParts } from './dispatch.js';
 import { Emitter, rethrowLater } from './emitter.js';
@@ -28,6 +28,10 @@ import { Heartbeat } from './heartbeat.js';
 import { Reloads } from './reloads.js';
 import { Requests } from './requests.js';
 import type { SocketConstructor } from './socket.js';
+import { sseSocketClass } from './sse-socket.js';
+import { fetchSnapshot } from './reload.js';
+import { filterQuery, LiveView, type ViewOptions } from './view.js';
+import type { GrantFilter } from '../domain/filter.js';
 import { Timers } from './timers.js';
 import { parseTopic, TopicTable } from './topics.js';
 
@@ -51,6 +55,12 @@ export interface LiveClientOptions {
   fetch?: typeof fetch;
   /** Give up on a connection attempt that has not received `welcome` after this long; default 10000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * 'auto' (default): WebSocket, and Server-Sent Events (`/v1/live/sse`, over `fetch`) when
+   * WebSocket fails twice in a row before `welcome` (a network that blocks it); WebSocket
+   * is tried again every 5 minutes. 'websocket' or 'sse' use only that one.
+   */
+  transport?: Transport;
 }
 
 /** The SDK's client: subscribe to topics, listen for their events, `connect()`, and `close()` when done. */
@@ -65,17 +75,24 @@ export class LiveClient extends Emitter<LiveClientEvents> {
 
   private currentState: ConnectionState = 'closed';
   private started = false;
+  private readonly views = new Set<LiveView>();
+  private readonly restBase: string | undefined;
+  private readonly fetchImpl: typeof fetch | undefined;
 
   constructor(options: LiveClientOptions) {
     super();
-    const Socket = options.WebSocket ?? (globalThis as { WebSocket?: SocketConstructor }).WebSocket;
-    if (!Socket) throw new TypeError('LiveClient: no WebSocket class; pass options.WebSocket (in Node 20, the `ws` package\'s WebSocket)');
+    const transport = options.transport ?? 'auto';
+    const fetchImpl = options.fetch ?? (typeof fetch === 'function' ? fetch : undefined);
+    const Socket = transport === 'sse' ? undefined : (options.WebSocket ?? (globalThis as { WebSocket?: SocketConstructor }).WebSocket);
+    const Sse = transport !== 'websocket' && fetchImpl ? sseSocketClass(fetchImpl) : undefined;
+    if (!Socket && transport !== 'sse') throw new TypeError('LiveClient: no WebSocket class; pass options.WebSocket (in Node 20, the `ws` package\'s WebSocket), or transport: \'sse\'');
+    if (!Sse && transport === 'sse') throw new TypeError('LiveClient: transport \'sse\' needs fetch');
     if (options.token === undefined && options.getToken === undefined) throw new TypeError('LiveClient: give token or getToken');
 
     const emit: Emit = (event, payload) => this.emit(event, payload);
     const setState = (state: ConnectionState) => this.setState(state);
     const backoff = { baseMs: options.reconnect?.baseMs ?? DEFAULT_RECONNECT.baseMs, maxMs: options.reconnect?.maxMs ?? DEFAULT_RECONNECT.maxMs };
-    const settings = { url: options.url, Socket, backoff, connectTimeoutMs: options.connectTimeoutMs ?? 10_000 };
+    const settings = { url: options.url, Socket, Sse, transport, backoff, connectTimeoutMs: options.connectTimeoutMs ?? 10_000 };
     // The parts below are created after the connection; its hooks only run once connect() is called.
     this.link = new Connection(settings, this.timers, {
       token: () => this.credentials.usable(),
@@ -98,7 +115,8 @@ export class LiveClient extends Emitter<LiveClientEvents> {
       auth: (token) => this.requests.auth(token),
       error: (error) => this.emit('error', error),
     });
-    const fetchImpl = options.fetch ?? (typeof fetch === 'function' ? fetch : undefined);
+    this.fetchImpl = fetchImpl;
+    this.restBase = options.restBaseUrl ?? restBaseOf(options.url);
     this.reloads = new Reloads({ onReload: options.onReload, restBaseUrl: options.restBaseUrl, fetch: fetchImpl }, () => this.credentials.current, emit);
     const parts: ClientParts = {
       link: this.link,
@@ -109,6 +127,11 @@ export class LiveClient extends Emitter<LiveClientEvents> {
       reloads: this.reloads,
       emit,
       setState,
+      reloadViews: (topic) => {
+        const views = [...this.views].filter((v) => v.topic === topic);
+        for (const view of views) view.reload();
+        return views.length > 0;
+      },
     };
   }
 
@@ -116,6 +139,11 @@ export class LiveClient extends Emitter<LiveClientEvents> {
 
   get state(): ConnectionState {
     return this.currentState;
+  }
+
+  /** The transport of the current (or last) connection: 'websocket', or 'sse' after a fallback. */
+  get transport(): 'websocket' | 'sse' {
+    return this.link.transport;
   }
 
   /** The session id of the current connection (from `welcome`). */
@@ -162,6 +190,31 @@ export class LiveClient extends Emitter<LiveClientEvents> {
     const t = parseTopic(topic);
     if (!this.topicTable.add(t, options.since)) return;
     if (this.link.welcomed) this.requests.subscribe(t);
+  }
+
+  /**
+   * A live, ordered collection of the grants matching `filter` (an object of the filter
+   * grammar, or its query string such as `status=open&location=VIC`; empty: every grant):
+   * a REST snapshot, then the filtered topic from the snapshot's seq (view.ts). Needs REST:
+   * `restBaseUrl`, or the gateway's own address. Throws a TypeError for a malformed filter.
+   */
+  view(filter: GrantFilter | string = '', options: ViewOptions = {}): LiveView {
+    const query = filterQuery(filter);
+    const topic = parseTopic(query === '' ? 'grants' : `grants?${query}`);
+    const restBase = this.restBase;
+    const fetchImpl = this.fetchImpl;
+    if (!restBase || !fetchImpl) throw new TypeError('LiveClient.view needs restBaseUrl and fetch');
+    const view = new LiveView(topic, {
+      subscribe: (t, o) => this.subscribe(t, o),
+      unsubscribe: (t) => {
+        if (![...this.views].some((v) => v.topic === t)) this.unsubscribe(t);
+      },
+      onGrant: (listener) => this.on('grant', listener),
+      snapshot: async (t, signal) => fetchSnapshot(restBase, t, await this.credentials.usable(), fetchImpl, signal),
+      detach: (v) => this.views.delete(v),
+    }, options);
+    this.views.add(view);
+    return view;
   }
 
   unsubscribe(topic: string): void {
@@ -219,6 +272,16 @@ export class LiveClient extends Emitter<LiveClientEvents> {
         });
       }),
     );
+  }
+}
+
+/** The REST base of a gateway's WebSocket URL: `wss://host/v1/live` -> `https://host`. */
+function restBaseOf(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    return `${u.protocol === 'wss:' ? 'https:' : u.protocol === 'ws:' ? 'http:' : u.protocol}//${u.host}`;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The default reload after `recovered: false`: a REST snapshot of the topic (CONTRACT
  * section 6) taken with the connection's token. `grants` reads every page of
- * `GET /v1/grants`; `grant:<id>` reads `GET /v1/grants/<id>` (404 means the grant is gone).
+ * `GET /v1/grants`, `grants?<filter>` every page of `GET /v1/grants?<filter>`; `grant:<id>`
+ * reads `GET /v1/grants/<id>` (404 means the grant is gone).
  */
 import { z } from 'zod';
 import { Grant } from '../domain/grant.js';
@@ -38,14 +39,18 @@ export async function fetchSnapshot(
     if (!res.ok) throw new Error(`GET /v1/grants/${id} answered ${res.status}`);
     return { items: [Grant.parse(await res.json())], seq: undefined };
   }
+  const filter = topic.startsWith('grants?') ? topic.slice('grants?'.length) : '';
   const items: Grant[] = [];
   let seq: number | undefined;
   let cursor: string | null = null;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const res = await get(cursor === null ? '/v1/grants' : `/v1/grants?cursor=${encodeURIComponent(cursor)}`);
+    const params = [filter, cursor === null ? '' : `cursor=${encodeURIComponent(cursor)}`].filter((p) => p !== '').join('&');
+    const res = await get(params === '' ? '/v1/grants' : `/v1/grants?${params}`);
     if (!res.ok) throw new Error(`GET /v1/grants answered ${res.status}`);
     const body = Page.parse(await res.json());
     items.push(...body.items);
+    // The first page's position: later pages may already hold newer versions, which the
+    // version check of whoever applies the changes from `seq` on keeps.
     seq ??= body.seq;
     cursor = body.nextCursor;
     if (cursor === null) return { items, seq };

@@ -8,10 +8,12 @@
  * (re)connect the topic is subscribed with `since: last`, and the gateway replays the rest.
  *
  * # De-duplication
- * A grant frame belongs to topic `grants` and to `grant:<its id>`. It is new when its seq is
- * above `last` of at least one of those topics the client holds; then `last` of each of them
- * moves up to it. A frame replayed on one topic and sent live on the other, or sent twice at
- * the seam between replay and live, is therefore given to the consumer once, in order.
+ * A grant frame without `topic` belongs to topic `grants` and to `grant:<its id>`. It is new
+ * when its seq is above `last` of at least one of those topics the client holds; then
+ * `last` of each of them moves up to it. A frame replayed on one topic and sent live on the
+ * other, or sent twice at the seam between replay and live, is therefore given to the
+ * consumer once, in order. A frame of a filtered view carries its `topic` and belongs to
+ * that view alone.
  *
  * # `subscribed` and `seq`
  * - no `since` sent: the subscription starts after `seq`; `last` becomes `seq`.
@@ -20,6 +22,7 @@
  * - `recovered: false`: the gap cannot be replayed; the consumer reloads and `last` becomes
  *   `seq` exactly, even if lower (a stream recreated from scratch numbers from 1 again).
  */
+import { parseViewTopic, viewTopic } from '../domain/filter.js';
 import { Topic } from '../domain/frames.js';
 
 interface TopicState {
@@ -78,12 +81,18 @@ export class TopicTable {
   }
 
   /** True when a grant frame is new to the consumer; records it as seen. */
-  accept(id: string, seq: number): boolean {
+  accept(frame: { id: string; seq: number; topic?: string | undefined }): boolean {
+    const { id, seq } = frame;
     const states: TopicState[] = [];
-    const all = this.topics.get('grants');
-    if (all) states.push(all);
-    const one = this.topics.get(grantTopic(id));
-    if (one) states.push(one);
+    if (frame.topic !== undefined) {
+      const view = this.topics.get(frame.topic);
+      if (view) states.push(view);
+    } else {
+      const all = this.topics.get('grants');
+      if (all) states.push(all);
+      const one = this.topics.get(grantTopic(id));
+      if (one) states.push(one);
+    }
     if (!states.some((s) => s.last === undefined || seq > s.last)) return false;
     for (const s of states) s.last = Math.max(s.last ?? seq, seq);
     return true;
@@ -95,9 +104,21 @@ export function grantTopic(id: string): Topic {
   return `grant:${id.toLowerCase()}`;
 }
 
-/** Validates and normalises a topic name; throws a TypeError for anything else. */
+/**
+ * Validates a topic name and brings it to the form the server answers with (a grant id in
+ * lower case, a filter in canonical form); throws a TypeError for anything else, naming the
+ * filter parameter at fault.
+ */
 export function parseTopic(topic: string): Topic {
   const parsed = Topic.safeParse(topic);
-  if (!parsed.success) throw new TypeError(`not a topic: ${JSON.stringify(topic)} (use grants, metrics or grant:<uuid>)`);
-  return parsed.data.startsWith('grant:') ? grantTopic(parsed.data.slice('grant:'.length)) : parsed.data;
+  if (!parsed.success) throw new TypeError(`not a topic: ${JSON.stringify(topic)} (use grants, grants?<filter>, metrics or grant:<uuid>)`);
+  if (parsed.data.startsWith('grant:')) return grantTopic(parsed.data.slice('grant:'.length));
+  if (parsed.data.startsWith('grants?')) {
+    try {
+      return viewTopic(parseViewTopic(parsed.data));
+    } catch (err) {
+      throw new TypeError(`not a valid filter: ${(err as Error).message}`);
+    }
+  }
+  return parsed.data;
 }
