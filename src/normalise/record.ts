@@ -55,7 +55,9 @@ export function normaliseRecord(input: unknown, subjectSource: string, options: 
   if (openDate && closeDate && closeDate < openDate) fail('closeDate', `must not be before openDate (${openDate})`);
 
   const today = options.today ?? new Date().toISOString().slice(0, 10);
-  const status = raw.status == null || plainText(raw.status) === '' ? statusFromDates(openDate, closeDate, today) : normaliseStatus(raw.status, fail);
+  // A status not printed, or printed as not known yet ("TBA"), comes from the dates.
+  const printedStatus = raw.status == null || plainText(raw.status) === '' ? 'not known' : normaliseStatus(raw.status, fail);
+  const status = printedStatus === 'not known' ? statusFromDates(openDate, closeDate, today) : printedStatus;
   const categories = normaliseCategories(raw.categories, fail);
   const locations = normaliseLocations(raw.locations, fail);
   const vicOutcomeDomain = normaliseVicOutcomeDomain(raw.vicOutcomeDomain, fail);
