@@ -41,6 +41,7 @@ export const CURRENCY_WORDS: Record<string, string> = { aud: 'AUD', 'a$': 'AUD',
 /** A currency sign or code, a number as printed (thousands by comma or, after $, space), a unit, a percent sign. */
 const FIGURE = /(au\$|a\$|us\$|nz\$|\$|\b(?:aud|usd|nzd|eur|gbp)\b)?\s*(\d[\d,.]*)(\s*(?:k|thousand|m|mil|mill|million|b|bn|billion)\b)?(\s*%|\s*per ?cent\b)?/g;
 const NUMBER = /^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$/;
+const SIMPLE = /^\$?((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?: ?[-–] ?\$((?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?))?$/;
 const MARKER_BEFORE =
   /\b(?:(not (?:to )?exceed(?:ing)?|up to|maximum|max|no more than|capped at|cap of|limit of|less than|to a maximum of)|(minimum|min|at least|from|over|exceeding|more than|above|starting at|starting from|greater than|in excess of))\b/g;
 const MAX_AFTER = /^\s*(?:maximum|max|or less|and under|or under|and below|cap)\b/;
@@ -58,6 +59,13 @@ export function parseAmountText(printedValue: string | number): Parsed {
     return { kind: 'exact', min: printedValue, max: printedValue };
   }
   let text = plainText(decodeEntities(printedValue)).toLowerCase();
+  // Fast path for the commonest shapes, "$5,000" and "$5,000 - $50,000" (ingest reads every record).
+  const simple = SIMPLE.exec(text);
+  if (simple) {
+    const low = Number(simple[1]!.replace(/,/g, ''));
+    if (simple[2] === undefined) return { kind: 'exact', min: low, max: low };
+    return { kind: 'range', min: low, max: Number(simple[2].replace(/,/g, '')) };
+  }
   // A value printed whole in brackets: "($2000 each, regardless of the project costs)".
   if (/^\([^()]*\)$/.test(text)) text = text.slice(1, -1).trim();
   // "$20,000 (maximum)": a bracketed marker word speaks of the figure.

@@ -26,11 +26,17 @@ const MAX_NAMES = LOCATIONS.length * 4;
 
 /** The codes of one printed name; [] when it names no state; undefined when it is not a place. */
 export function readPlace(name: string): readonly Code[] | undefined {
-  let words = plainText(name).toLowerCase().replace(/\.$/, '').split(' ').filter((w) => w.length > 0);
-  const known = (ws: string[]) => PLACES.get(ws.join(' '));
-  if (words.length === 0 || saysNotKnown(words.join(' ')) || /^(?:various|varies|multiple|several|other|others)$/.test(words.join(' '))) return [];
+  const key = plainText(name).toLowerCase().replace(/\.$/, '');
+  const found = knownPlace(key);
+  if (found) return found;
+  return key === '' || saysNotKnown(key) || /^(?:various|varies|multiple|several|other|others)$/.test(key) ? [] : undefined;
+}
+
+/** A lower-case name looked up as printed, then without qualifying words at its ends; [] when only those remain. */
+function knownPlace(key: string): readonly Code[] | undefined {
+  let words = key.split(' ');
   while (words.length > 0) {
-    const found = known(words);
+    const found = PLACES.get(words.join(' '));
     if (found) return found;
     if (QUALIFIERS.has(words[0]!)) words = words.slice(1);
     else if (QUALIFIERS.has(words[words.length - 1]!)) words = words.slice(0, -1);
@@ -50,7 +56,7 @@ export function normaliseLocations(value: string | string[] | null | undefined, 
     // What follows "excluding" or "outside" names places left out: "Victoria excluding Melbourne".
     const whole = plainText(decodeEntities(text)).split(/\b(?:except|excluding|excl\.?|outside|other than|not including|but not)\b/i)[0]!;
     // "All states and territories" would be cut at "and"; a known whole name is looked up first.
-    const parts = readPlace(whole) ? [whole] : whole.split(/[,;/|&()]|\band\b|\bor\b/i);
+    const parts = knownPlace(whole.toLowerCase()) ? [whole] : whole.split(/[,;/|&()]|\band\b|\bor\b/i);
     for (const part of parts) if (plainText(part).length > 0) names.push({ name: part, path });
   });
   if (names.length > MAX_NAMES) {
