@@ -35,6 +35,8 @@ interface Figure {
   end: number;
 }
 
+/** Longest amount text read ("Up to $100,000 for organisers of cancelled or postponed major public events" is 75). */
+const MAX_AMOUNT_TEXT = 300;
 const UNITS: Record<string, number> = { k: 1e3, thousand: 1e3, m: 1e6, mil: 1e6, mill: 1e6, million: 1e6, b: 1e9, bn: 1e9, billion: 1e9 };
 export const CURRENCY_WORDS: Record<string, string> = { aud: 'AUD', 'a$': 'AUD', 'au$': 'AUD', usd: 'USD', 'us$': 'USD', nzd: 'NZD', 'nz$': 'NZD', eur: 'EUR', gbp: 'GBP' };
 
@@ -58,6 +60,8 @@ export function parseAmountText(printedValue: string | number): Parsed {
     if (!Number.isFinite(printedValue)) return { kind: 'error', message: 'must be a finite number' };
     return { kind: 'exact', min: printedValue, max: printedValue };
   }
+  // A bound before any regex work: an amount field is a phrase, not a page.
+  if (printedValue.length > MAX_AMOUNT_TEXT) return { kind: 'error', message: `is not an amount (longer than ${MAX_AMOUNT_TEXT} characters)` };
   let text = plainText(decodeEntities(printedValue)).toLowerCase();
   // Fast path for the commonest shapes, "$5,000" and "$5,000 - $50,000" (ingest reads every record).
   const simple = SIMPLE.exec(text);

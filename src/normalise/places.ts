@@ -21,6 +21,8 @@ import { saysNotKnown } from './unknown.js';
 
 type Code = z.infer<typeof Location>;
 
+/** Longest location text read; a bound before any regex or lookup work. */
+const MAX_TEXT = 500;
 /** Most names one record may list (a text split into more is a paragraph, not a list). */
 const MAX_NAMES = LOCATIONS.length * 4;
 
@@ -49,10 +51,18 @@ function knownPlace(key: string): readonly Code[] | undefined {
 export function normaliseLocations(value: string | string[] | null | undefined, fail: Fail): Code[] {
   if (value == null) return [];
   const list = Array.isArray(value);
+  if (list && value.length > MAX_NAMES) {
+    fail('locations', `has ${value.length} entries; at most ${MAX_NAMES}`);
+    return [];
+  }
   const texts = list ? value : [value];
   const names: { name: string; path: string }[] = [];
   texts.forEach((text, i) => {
     const path = list ? `locations.${i}` : 'locations';
+    if (text.length > MAX_TEXT) {
+      fail(path, `must be at most ${MAX_TEXT} characters`);
+      return;
+    }
     // What follows "excluding" or "outside" names places left out: "Victoria excluding Melbourne".
     const whole = plainText(decodeEntities(text)).split(/\b(?:except|excluding|excl\.?|outside|other than|not including|but not)\b/i)[0]!;
     // "All states and territories" would be cut at "and"; a known whole name is looked up first.

@@ -56,7 +56,7 @@ export function normaliseRecord(input: unknown, subjectSource: string, options: 
 
   const today = options.today ?? new Date().toISOString().slice(0, 10);
   // A status not printed, or printed as not known yet ("TBA"), comes from the dates.
-  const printedStatus = raw.status == null || plainText(raw.status) === '' ? 'not known' : normaliseStatus(raw.status, fail);
+  const printedStatus = raw.status == null || raw.status.trim() === '' ? 'not known' : normaliseStatus(raw.status, fail);
   const status = printedStatus === 'not known' ? statusFromDates(openDate, closeDate, today) : printedStatus;
   const categories = normaliseCategories(raw.categories, fail);
   const locations = normaliseLocations(raw.locations, fail);

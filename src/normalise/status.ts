@@ -27,6 +27,9 @@ const STATUS_WORDS: Record<string, Status> = {
   draft: 'draft',
 };
 
+/** Longest status text read: a status is a phrase, not a paragraph. */
+const MAX_TEXT = 200;
+
 /** Phrases of a clause, in the order they are looked for; the first found gives the status. */
 const CLAUSE_RULES: [RegExp, Status][] = [
   [/\bnot (?:yet )?(?:open|opened)\b|\b(?:opening|opens|open|reopening|reopens) (?:soon|shortly|later)\b|\bcoming soon\b|\bforecast\b|\bupcoming\b|\b(?:will|to) (?:re)?open\b|\bopens? (?:on|in|from)\b|\bplanned\b|\bpre-?open\b/, 'upcoming'],
@@ -52,6 +55,7 @@ export function readStatus(value: string): Status | 'not known' | undefined {
  * (the caller derives it from the dates); any other text rejects.
  */
 export function normaliseStatus(value: string, fail: Fail): Status | 'not known' | null {
+  if (value.length > MAX_TEXT) return fail('status', `must be at most ${MAX_TEXT} characters`);
   return readStatus(value) ?? fail('status', `"${clip(value)}" is not a known status (open, closed, upcoming, draft, or how sites print them)`);
 }
 

@@ -204,6 +204,10 @@ const HOSTILE: [string, unknown, Outcome][] = [
   ['source of another scraper', { ...base, source: 'grantconnect' }, { reject: ['source'] }],
   ['javascript: url', { ...base, url: 'javascript:alert(1)' }, { reject: ['url'] }],
   ['relative url', { ...base, url: '/grants/1' }, { reject: ['url'] }],
+  ['a 1 MB amount text', { ...base, amount: `$${'('.repeat(big.length / 2)}` }, { reject: ['amount'] }],
+  ['a 1 MB status', { ...base, status: big }, { reject: ['status'] }],
+  ['a 1 MB location text', { ...base, locations: 'regional '.repeat(100_000) }, { reject: ['locations'] }],
+  ['a list of 1,000 locations', { ...base, locations: Array.from({ length: 1000 }, () => 'Victoria') }, { reject: ['locations'] }],
   ['51 categories', { ...base, categories: Array.from({ length: 51 }, (_, i) => `c${i}`) }, { reject: ['categories'] }],
   ['several faults at once', { ...base, title: '', minAmount: -1, closeDate: '32/01/2026' }, { reject: ['title', 'minAmount', 'closeDate'] }],
   // Accepted, with the documented normalisation.
