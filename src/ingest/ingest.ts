@@ -42,6 +42,7 @@ import { backoffDelay } from '../domain/backoff.js';
 import { retry, sleep } from '../lifecycle/retry.js';
 import { Connections } from './connections.js';
 import { planBatch, type BatchPlan, type Rejection } from './decode.js';
+import { countQuality } from './quality.js';
 import { rejectionPayload } from './rejections.js';
 import { isDataError, upsertGrants, type UpsertCounts } from './upsert.js';
 
@@ -218,6 +219,7 @@ export class Ingest {
     if (unchanged) records.inc({ result: 'unchanged' }, unchanged);
     if (plan.duplicates) records.inc({ result: 'duplicate' }, plan.duplicates);
     if (rejections.length) records.inc({ result: 'rejected' }, rejections.length);
+    countQuality(this.metrics, batch.map((m) => m.subject), rejections);
     this.metrics.ingestBatchSeconds.observe((performance.now() - started) / 1000);
     this.log.debug({ batch: batch.length, ...outcome }, 'batch ingested');
     return outcome;

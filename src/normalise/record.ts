@@ -7,9 +7,12 @@
  *
  * # Strictness
  * Normalisation accepts the ways real sites print a value and nothing that needs a guess:
- * an amount that is not an amount, a date that is not a calendar date, a state, status or
- * Victorian outcome domain outside its enumeration, markup in a title, an oversized field:
- * each rejects the whole record with a `{ path, message }` per fault, never a silent null.
+ * an amount that is not an amount, a date that is not a calendar date, a place, status or
+ * Victorian outcome domain it does not know, markup in a title, an oversized field: each
+ * rejects the whole record with a `{ path, message }` per fault, never a silent null.
+ * A value that says the fact is not known yet ("TBA 2023", "Not Specified yet", a month
+ * without a day; unknown.ts) is not a fault: it is stored as null and the grant is kept,
+ * since rejecting it would lose the grant over a field the site has not decided.
  */
 import type { z } from 'zod';
 import { GrantInput, LIMITS, RawGrantRecord, type NormaliseOptions, type NormaliseResult, type RecordError } from '../domain/scraped.js';
@@ -55,7 +58,9 @@ export function normaliseRecord(input: unknown, subjectSource: string, options: 
   if (openDate && closeDate && closeDate < openDate) fail('closeDate', `must not be before openDate (${openDate})`);
 
   const today = options.today ?? new Date().toISOString().slice(0, 10);
-  const status = raw.status == null || plainText(raw.status) === '' ? statusFromDates(openDate, closeDate, today) : normaliseStatus(raw.status, fail);
+  // A status not printed, or printed as not known yet ("TBA"), comes from the dates.
+  const printedStatus = raw.status == null || raw.status.trim() === '' ? 'not known' : normaliseStatus(raw.status, fail);
+  const status = printedStatus === 'not known' ? statusFromDates(openDate, closeDate, today) : printedStatus;
   const categories = normaliseCategories(raw.categories, fail);
   const locations = normaliseLocations(raw.locations, fail);
   const vicOutcomeDomain = normaliseVicOutcomeDomain(raw.vicOutcomeDomain, fail);

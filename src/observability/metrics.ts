@@ -155,6 +155,18 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    ingestRejections: new Counter({
+      name: 'navimpact_ingest_rejections_total',
+      help: 'Scrape records rejected, by source and by field named in the rejection (record: the record as a whole). A record rejected on two fields counts once for each.',
+      labelNames: ['source', 'field'] as const,
+      registers: [registry],
+    }),
+    ingestSourceRecords: new Counter({
+      name: 'navimpact_ingest_source_records_total',
+      help: 'Scrape records taken from stream SCRAPE and acknowledged, by source: the denominator of a source\'s rejection ratio.',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
     ingestBatchSeconds: new Histogram({
       name: 'navimpact_ingest_batch_seconds',
       help: 'Seconds from a batch being taken from stream SCRAPE to its acknowledgement, retries included.',
