@@ -152,6 +152,35 @@ describe('views', () => {
     await Promise.all(sessions.map((s) => s.client.close()));
   }, 240_000);
 
+  it('views - with WebSocket blocked, the SDK falls back to Server-Sent Events by itself and the view stays live', async () => {
+    // A network that refuses WebSocket: every attempt fails before it opens.
+    class Blocked {
+      readyState = 0;
+      onopen = null;
+      onmessage = null;
+      onclose: ((e: { code: number; reason: string }) => void) | null = null;
+      onerror: ((e: unknown) => void) | null = null;
+      constructor() {
+        queueMicrotask(() => {
+          this.readyState = 3;
+          this.onerror?.({ message: 'blocked by the network' });
+          this.onclose?.({ code: 1006, reason: '' });
+        });
+      }
+      send(): void {}
+      close(): void {}
+    }
+    const client = new LiveClient({ url: `ws://127.0.0.1:${stack.port}/v1/live`, token: await token({ sub: 'fallback', ttlSec: 600 }), WebSocket: Blocked, reconnect: { baseMs: 10, maxMs: 50 } });
+    const view = client.view('status=open');
+    await client.connect();
+    await view.ready;
+    expect(client.transport).toBe('sse');
+    const { rows } = await writers.query("UPDATE grants SET status = 'open', title = 'Fallback ' || id WHERE id = (SELECT id FROM grants ORDER BY id LIMIT 1) RETURNING id, version");
+    const { id, version } = rows[0] as { id: string; version: string };
+    await expect.poll(() => view.get(id)?.version, { timeout: 15_000 }).toBe(Number(version));
+    await client.close();
+  });
+
   it('views - a malformed filter is refused with bad_filter naming the parameter, over WebSocket, SSE and REST', async () => {
     const viewer = await token({ sub: 'bad-filter' });
     const ws = await connect(stack.port, { token: viewer });
