@@ -101,6 +101,12 @@ function serverError(client: ClientParts, code: string, message: string, ref: st
     topic = request.topic;
     // Retrying on every reconnect would be refused the same way: forget the topic.
     if (code === FrameError.Forbidden || code === FrameError.BadFrame || code === FrameError.BadFilter || code === FrameError.TooManySubscriptions) client.topics.remove(topic);
+    // A position the server never had (a stream recreated from scratch): start afresh and reload.
+    if (code === FrameError.BadSince && client.topics.has(topic)) {
+      client.topics.restart(topic);
+      client.requests.subscribe(topic);
+      if (!client.reloadViews(topic)) client.reloads.start(topic);
+    }
   }
   if (request?.kind === 'auth') client.credentials.authFailed();
   client.emit('error', new LiveError(code, message, { ref, topic }));

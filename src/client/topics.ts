@@ -80,6 +80,12 @@ export class TopicTable {
     return false;
   }
 
+  /** Forgets what the consumer saw of `topic` (the server refused its position): it starts afresh. */
+  restart(topic: Topic): void {
+    const state = this.topics.get(topic);
+    if (state) state.last = undefined;
+  }
+
   /** True when a grant frame is new to the consumer; records it as seen. */
   accept(frame: { id: string; seq: number; topic?: string | undefined }): boolean {
     const { id, seq } = frame;

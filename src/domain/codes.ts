@@ -115,6 +115,7 @@ export const closeReason: Readonly<Record<CloseCode, string>> = {
 export const FrameError = {
   BadFrame: 'bad_frame',
   BadFilter: 'bad_filter',
+  BadSince: 'bad_since',
   Forbidden: 'forbidden',
   TooManySubscriptions: 'too_many_subscriptions',
   NotSubscribed: 'not_subscribed',
@@ -148,6 +149,7 @@ export const HttpErrorCode = {
   Forbidden: 'forbidden',
   Origin: 'origin',
   Starting: 'starting',
+  Busy: 'busy',
   Internal: 'internal',
 } as const;
 export type HttpErrorCode = AuthFailure | (typeof HttpErrorCode)[keyof typeof HttpErrorCode];

@@ -8,12 +8,16 @@
  * Each message is decoded and checked once (decode.ts); frames are built once per event,
  * not per client.
  */
-import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
+import { ConsumerEvents, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import { LogCode } from '../domain/codes.js';
 import { Streams, Subjects } from '../domain/events.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ensureGrantsStream, isNotFound } from '../bus/streams.js';
+import { backoffDelay } from '../domain/backoff.js';
+import { sleep } from '../lifecycle/retry.js';
+import { Semaphore } from '../lifecycle/semaphore.js';
+import { reportError } from '../observability/sentry.js';
 import { decodeEvent } from './decode.js';
 import type { ChangeFeed, FeedEvent, FeedItem, FeedListener, ReplayScope } from './types.js';
 
@@ -21,6 +25,21 @@ import type { ChangeFeed, FeedEvent, FeedItem, FeedListener, ReplayScope } from 
 const LIVE_PREFETCH = 1_024;
 /** Messages a replay's consumer fetches ahead. */
 const REPLAY_PREFETCH = 512;
+/** Waiters for a sequence the feed has not reached, at most; beyond, `reached` does not wait. */
+const MAX_WAITERS = 1_000;
+/** Restarts of a failed feed: the first after at most this long, doubling up to the cap. */
+const RESTART = { baseMs: 100, maxMs: 5_000 };
+/**
+ * Replays at once per process (each opens a consumer on stream GRANTS), and replays waiting
+ * for a place; beyond both, `replay` throws SemaphoreFullError (the gateway then asks the
+ * client to come back with 1001, REST answers 503).
+ */
+const REPLAYS_AT_ONCE = 16;
+const REPLAYS_WAITING = 256;
+/** Heartbeat the live consumer asks the server for: a silent consumer is noticed within a few. */
+const IDLE_HEARTBEAT_MS = 5_000;
+/** Heartbeats missed in a row after which the live consumer counts as failed. */
+const MISSED_HEARTBEATS = 2;
 
 export class GrantFeed implements ChangeFeed {
   /** Stream sequence of the last message handed to the listeners. */
@@ -31,6 +50,10 @@ export class GrantFeed implements ChangeFeed {
   private readonly js: JetStreamClient;
   private jsm: JetStreamManager | undefined;
   private done: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
+  private readonly replays = new Semaphore(REPLAYS_AT_ONCE, REPLAYS_WAITING);
+  /** Why the live consumer was ended by the watch in `consume`. */
+  private failure: Error | undefined;
   private waiters: { seq: number; resolve: () => void }[] = [];
   private readonly listeners: FeedListener[] = [];
 
@@ -48,51 +71,107 @@ export class GrantFeed implements ChangeFeed {
     this.listeners.push(listener);
   }
 
+  /**
+   * Starts from where the stream ends now. A feed whose consumer fails later (the stream
+   * deleted, NATS gone for longer than the client rides out) restarts by itself from the
+   * sequence after the last it delivered, logged (GatewayFeedFailed) and reported.
+   */
   async start(): Promise<void> {
     this.jsm = await this.nc.jetstreamManager();
     await ensureGrantsStream(this.jsm, { maxAgeMs: this.maxAgeMs }, this.log);
     const info = await this.jsm.streams.info(Streams.grants);
     this.head = info.state.last_seq;
-    // An ordered consumer: it recreates itself after NATS restarts and carries on from the
-    // last sequence it delivered, so the feed has no gap and no repeat.
+    const first = await this.consume();
+    this.done = this.run(first);
+  }
+
+  /**
+   * An ordered consumer from the sequence after `head`: it rides out NATS restarts by
+   * itself. The client library keeps retrying a consumer whose stream is gone without
+   * ending the iterator; the watch below ends it instead, so that `run` restarts the feed
+   * (and says so) once the stream is back.
+   */
+  private async consume(): Promise<ConsumerMessages> {
+    await this.jsm!.streams.info(Streams.grants);
     const consumer = await this.js.consumers.get(Streams.grants, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.head + 1 });
-    this.messages = await consumer.consume({ max_messages: LIVE_PREFETCH });
-    const messages = this.messages;
-    this.live = true;
-    this.done = (async () => {
+    const messages = await consumer.consume({ max_messages: LIVE_PREFETCH, idle_heartbeat: IDLE_HEARTBEAT_MS });
+    this.messages = messages;
+    void (async () => {
+      for await (const status of await messages.status()) {
+        const gone = status.type === ConsumerEvents.StreamNotFound || status.type === ConsumerEvents.ConsumerDeleted;
+        const silent = status.type === ConsumerEvents.HeartbeatsMissed && Number(status.data) >= MISSED_HEARTBEATS;
+        if (gone || silent) {
+          this.failure = new Error(`the GRANTS consumer reported ${status.type} (${String(status.data)})`);
+          messages.stop();
+          return;
+        }
+      }
+    })().catch(() => undefined);
+    return messages;
+  }
+
+  private async run(first: ConsumerMessages): Promise<void> {
+    let messages: ConsumerMessages | undefined = first;
+    for (let attempt = 0; !this.stopping.signal.aborted; attempt++) {
       try {
+        messages ??= await this.consume();
+        this.live = true;
         for await (const m of messages) {
+          attempt = 0;
           this.head = m.seq;
           const item = this.decode(m.seq, m.subject, m.data);
           for (const listener of this.listeners) listener(item);
           if (this.waiters.length) this.release();
         }
+        if (this.stopping.signal.aborted) return;
+        const failure = this.failure ?? new Error('the GRANTS consumer ended');
+        this.failure = undefined;
+        throw failure;
       } catch (err) {
-        this.log.error({ code: LogCode.GatewayFeedFailed, err }, 'GRANTS feed stopped');
+        this.live = false;
+        messages = undefined;
+        if (this.stopping.signal.aborted) return;
+        this.metrics.feedRestarts.inc();
+        this.log.error({ code: LogCode.GatewayFeedFailed, err, head: this.head }, 'GRANTS feed failed; restarting it from the sequence after the last delivered');
+        reportError(err);
+        await sleep(backoffDelay(attempt, RESTART), this.stopping.signal);
       } finally {
         this.live = false;
       }
-    })();
+    }
   }
 
-  /** Resolves once the feed delivered `seq`, or after `timeoutMs` regardless. */
-  reached(seq: number, timeoutMs: number): Promise<void> {
-    if (this.head >= seq) return Promise.resolve();
+  /**
+   * Resolves once the feed delivered `seq`, after `timeoutMs`, or when `signal` aborts,
+   * whichever comes first; each of the three removes the waiter. With MAX_WAITERS already
+   * waiting it resolves at once (the caller then finds the position not reached).
+   */
+  reached(seq: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.head >= seq || signal?.aborted || this.waiters.length >= MAX_WAITERS) return Promise.resolve();
     return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        this.metrics.feedWaiters.set(this.waiters.length);
+        resolve();
+      };
       const timer = setTimeout(done, timeoutMs);
       const waiter = { seq, resolve: done };
+      signal?.addEventListener('abort', done, { once: true });
       this.waiters.push(waiter);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
+      this.metrics.feedWaiters.set(this.waiters.length);
     });
   }
 
+  /** Waiters now (tests check none is left behind). */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
   private release(): void {
-    const ready = this.waiters.filter((w) => w.seq <= this.head);
-    this.waiters = this.waiters.filter((w) => w.seq > this.head);
-    for (const w of ready) w.resolve();
+    for (const w of this.waiters.filter((w) => w.seq <= this.head)) w.resolve();
   }
 
   /** First sequence still held by the stream (older ones expired). */
@@ -103,6 +182,17 @@ export class GrantFeed implements ChangeFeed {
 
   async replay(scope: ReplayScope, since: number, until: number, each: (event: FeedEvent) => boolean): Promise<boolean> {
     if (until <= since) return true;
+    const release = await this.replays.acquire();
+    this.metrics.feedReplays.set(this.replays.stats.held);
+    try {
+      return await this.read(scope, since, until, each);
+    } finally {
+      release();
+      this.metrics.feedReplays.set(this.replays.stats.held);
+    }
+  }
+
+  private async read(scope: ReplayScope, since: number, until: number, each: (event: FeedEvent) => boolean): Promise<boolean> {
     const subject = scope === 'all' ? undefined : Subjects.grantChanged(scope.grant);
     if (subject) {
       // Nothing to wait for when the grant's last event is not after `since`.
@@ -133,6 +223,7 @@ export class GrantFeed implements ChangeFeed {
   }
 
   async stop(): Promise<void> {
+    this.stopping.abort();
     this.messages?.stop();
     await this.done;
   }

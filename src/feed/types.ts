@@ -38,8 +38,8 @@ export interface ChangeFeed {
   readonly live: boolean;
   /** First sequence the stream still holds (older ones expired). */
   firstSeq(): Promise<number>;
-  /** Resolves once the feed delivered `seq`, or after `timeoutMs` regardless. */
-  reached(seq: number, timeoutMs: number): Promise<void>;
+  /** Resolves once the feed delivered `seq`, after `timeoutMs`, or when `signal` aborts. */
+  reached(seq: number, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /**
    * Hands `each` the valid events with `since < seq <= until` of one grant (`grant:<id>`) or
    * of all (`grants`), in order, until it returns false. Resolves false when stopped early.

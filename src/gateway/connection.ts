@@ -4,6 +4,7 @@
  * and every deferred action (a replay, a timer's send) checks it first, because uWS throws
  * on any use of a closed socket.
  */
+import type { CloseCode } from '../domain/codes.js';
 import type { TokenRole } from '../domain/token.js';
 import type { WebSocket } from '../http/uws.js';
 
@@ -18,6 +19,8 @@ export interface Connection {
   expiringSent: boolean;
   /** Topics the client subscribed to (what it asked for, whatever uWS is subscribed to); created on the first subscribe. */
   topics: Set<string> | undefined;
+  /** Aborted by the close handler: waits on the feed end with the connection. */
+  waiting: AbortController | undefined;
   /** Topics being replayed: live frames that arrive meanwhile wait here, in order. */
   replaying: Map<string, string[]> | undefined;
   lastHeard: number;
@@ -29,6 +32,10 @@ export interface Connection {
   closed: boolean;
   /** Set when the server started closing it; its close handler has not run yet. */
   closing: boolean;
+  /** A close decided while the client was not reading: sent once it reads again (sockets.ts). */
+  pendingClose: CloseCode | undefined;
+  /** When a pending close gives up on the client and drops the connection (ms since the epoch). */
+  closeBy: number;
 }
 
 export type Socket = WebSocket<Connection>;

@@ -75,7 +75,7 @@ export class Gateway {
     // Frames a client may send at once: twice the rate, and never fewer than a reconnecting
     // client needs to restore all its subscriptions (plus a few for ping and auth).
     const burst = Math.max(2 * options.GATEWAY_RATE_LIMIT, options.GATEWAY_MAX_SUBSCRIPTIONS + BURST_SPARE);
-    this.sockets = new Sockets(options.GATEWAY_MAX_BUFFER, deps.metrics, deps.log);
+    this.sockets = new Sockets(options.GATEWAY_MAX_BUFFER, 2 * options.GATEWAY_HEARTBEAT, deps.metrics, deps.log);
     this.subscriptions = new Subscriptions(options, deps.feed, this.views, this.sockets, deps.log);
     this.upgrades = new Upgrades(options, deps.verifier, this.sockets, deps.metrics, burst);
     this.delivery = new Delivery(deps.app, options.GATEWAY_MAX_BUFFER, this.sockets, this.subscriptions, this.views, deps.metrics);
@@ -106,6 +106,7 @@ export class Gateway {
       pong: (ws) => {
         ws.getUserData().lastHeard = Date.now();
       },
+      drain: (ws) => this.sockets.drained(ws as Socket),
       // The one cleanup, for every way a connection ends. Idempotent.
       close: (ws, code) => {
         const c = ws.getUserData();

@@ -54,7 +54,14 @@ export class Heartbeat {
     const bound = this.options.GATEWAY_MAX_BUFFER;
     for (const ws of this.sockets.open) {
       const c = ws.getUserData();
-      if (c.closing) continue;
+      if (c.closing) {
+        // A close waiting for a client that never read again: drop the connection.
+        if (c.pendingClose !== undefined && now >= c.closeBy) {
+          c.pendingClose = undefined;
+          ws.close();
+        }
+        continue;
+      }
       if (now >= c.expiresAt) {
         // `expiring` always comes first, even for a token too short-lived for the tick.
         if (!c.expiringSent) this.sockets.send(ws, serverFrame.expiring(c.expiresAt));

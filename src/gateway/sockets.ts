@@ -19,6 +19,8 @@ export class Sockets {
   constructor(
     /** GATEWAY_MAX_BUFFER. */
     private readonly maxBuffer: number,
+    /** How long a close waits for a client that is not reading (two heartbeats). */
+    private readonly closeWaitMs: number,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {}
@@ -64,15 +66,38 @@ export class Sockets {
     return new Promise((resolve) => this.emptyWaiters.push(resolve));
   }
 
-  /** Closes with a code of CONTRACT section 5; the close handler does the cleanup. */
+  /**
+   * Closes with a code of CONTRACT section 5; the close handler does the cleanup.
+   *
+   * A closing connection gets nothing more: it leaves every uWS topic first, so later
+   * publishes skip it and its buffer stays where it was. A client that is not reading (its
+   * buffer not empty) gets the close frame when it reads again: uWS gives up on a closing
+   * socket that does not answer within seconds, so the close is sent at its next `drain`,
+   * or the connection dropped after two heartbeats of silence (heartbeat.ts).
+   */
   kill(ws: Socket, code: CloseCode): void {
     const c = ws.getUserData();
     if (c.closed || c.closing) return;
     c.closing = true;
+    for (const topic of ws.getTopics()) ws.unsubscribe(topic);
     if (code === CloseCode.TooSlow) {
       this.metrics.wsSlowDisconnects.inc();
       this.log.info({ code: LogCode.GatewaySlowConsumer, session: c.session, sub: c.sub }, 'closed a client that could not keep up');
     }
+    if (ws.getBufferedAmount() > 0) {
+      c.pendingClose = code;
+      c.closeBy = Date.now() + this.closeWaitMs;
+      return;
+    }
+    ws.end(code, closeReason[code]);
+  }
+
+  /** uWS wrote some of what a client had not read: a pending close goes out now. */
+  drained(ws: Socket): void {
+    const c = ws.getUserData();
+    if (c.closed || c.pendingClose === undefined) return;
+    const code = c.pendingClose;
+    c.pendingClose = undefined;
     ws.end(code, closeReason[code]);
   }
 

@@ -56,6 +56,8 @@ interface Stream {
   congested: number | undefined;
   lastWrite: number;
   expiry: NodeJS.Timeout | undefined;
+  /** Aborted when the stream ends: a wait on the feed ends with it. */
+  waiting: AbortController;
   closed: boolean;
 }
 
@@ -158,7 +160,7 @@ export class SseStreams {
       return this.refuse(res, origin, 429, RefusalReason.TooManyConnections, 'too many connections for this subject');
     }
     this.sockets.reserve(principal.sub);
-    const stream: Stream = { res, sub: principal.sub, topics, all: topics.some((t) => t.topic === 'grants'), held: [], congested: undefined, lastWrite: Date.now(), expiry: undefined, closed: false };
+    const stream: Stream = { res, sub: principal.sub, topics, all: topics.some((t) => t.topic === 'grants'), held: [], congested: undefined, lastWrite: Date.now(), expiry: undefined, waiting: new AbortController(), closed: false };
     for (const t of topics) if (t.filter) this.views.hold(t.topic, t.filter);
     this.streams.add(stream);
     this.metrics.sseStreams.inc();
@@ -206,7 +208,8 @@ export class SseStreams {
     try {
       if (since !== undefined && since !== this.feed.head) {
         const first = await this.feed.firstSeq();
-        if (since > this.feed.head) await this.feed.reached(since, AHEAD_WAIT_MS);
+        // As on the WebSocket: a moment to catch up with a client from a gateway ahead of this one.
+        if (since > this.feed.head && since - this.feed.head <= this.options.GATEWAY_REPLAY_LIMIT) await this.feed.reached(since, AHEAD_WAIT_MS, stream.waiting.signal);
         if (stream.closed) return;
         const head = this.feed.head;
         if (since > head || since < first - 1 || head - since > this.options.GATEWAY_REPLAY_LIMIT) {
@@ -275,6 +278,7 @@ export class SseStreams {
   private close(stream: Stream): void {
     if (stream.closed) return;
     stream.closed = true;
+    stream.waiting.abort();
     clearTimeout(stream.expiry);
     this.streams.delete(stream);
     for (const t of stream.topics) if (t.filter) this.views.release(t.topic);

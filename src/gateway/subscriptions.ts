@@ -77,11 +77,18 @@ export class Subscriptions {
       return this.replayFailed(ws, err);
     }
     if (c.closed || c.closing || !c.topics?.has(topic)) return;
-    // A client coming from another gateway may have seen events this feed has not yet
-    // delivered: give the feed a moment to catch up before calling the position unknown.
-    if (since > this.feed.head) await this.feed.reached(since, AHEAD_WAIT_MS);
-    if (c.closed || c.closing || !c.topics?.has(topic)) return;
-    if (since > this.feed.head || since < first - 1 || this.feed.head - since > this.options.GATEWAY_REPLAY_LIMIT) {
+    if (since > this.feed.head) {
+      // A client coming from another gateway may have seen events this feed has not yet
+      // delivered: give the feed a moment to catch up. A position far beyond, or still not
+      // reached, is one this stream never had: refused, so that the client starts afresh.
+      if (since - this.feed.head <= this.options.GATEWAY_REPLAY_LIMIT) await this.feed.reached(since, AHEAD_WAIT_MS, (c.waiting ??= new AbortController()).signal);
+      if (c.closed || c.closing || !c.topics?.has(topic)) return;
+      if (since > this.feed.head) {
+        this.drop(ws, topic, canonical.filter !== undefined);
+        return this.sockets.error(ws, FrameError.BadSince, `since ${since} is beyond this stream's head (${this.feed.head}); subscribe without since and reload`, ref);
+      }
+    }
+    if (since < first - 1 || this.feed.head - since > this.options.GATEWAY_REPLAY_LIMIT) {
       // Outside the resume window (or a position this stream never had): reload from REST.
       this.goLive(ws, topic);
       return void answer(this.feed.head, false);
@@ -127,6 +134,12 @@ export class Subscriptions {
     this.sockets.send(ws, serverFrame.unsubscribed(topic, ref));
   }
 
+  /** Forgets a topic the connection asked for but does not get. */
+  private drop(ws: Socket, topic: string, view: boolean): void {
+    ws.getUserData().topics?.delete(topic);
+    if (view) this.views.release(topic);
+  }
+
   /** The token's new role no longer reads metrics: the topic is dropped and the client told. */
   dropMetrics(ws: Socket): void {
     const c = ws.getUserData();
@@ -158,6 +171,7 @@ export class Subscriptions {
   /** The subscriptions' part of the one cleanup (gateway.ts). */
   released(ws: Socket): void {
     const c = ws.getUserData();
+    c.waiting?.abort();
     if (c.replaying) {
       for (const topic of c.replaying.keys()) this.leaveReplay(ws, topic);
       c.replaying = undefined;

@@ -63,12 +63,15 @@ export class Upgrades {
           expiringSent: false,
           topics: undefined,
           replaying: undefined,
+          waiting: undefined,
           lastHeard: now,
           lastPing: now,
           allowance: this.burst,
           allowanceAt: now,
           closed: false,
           closing: false,
+          pendingClose: undefined,
+          closeBy: 0,
         };
         res.cork(() => res.upgrade(data, key, offered.offered ? SUBPROTOCOL : '', extensions, context));
       },

@@ -97,6 +97,21 @@ export function createMetrics() {
       help: 'Open Server-Sent Events streams (GET /v1/live/sse) on this gateway.',
       registers: [registry],
     }),
+    feedRestarts: new Counter({
+      name: 'navimpact_feed_restarts_total',
+      help: "Times this process's feed of stream GRANTS failed and restarted itself (log code GatewayFeedFailed).",
+      registers: [registry],
+    }),
+    feedReplays: new Gauge({
+      name: 'navimpact_feed_replays',
+      help: 'Replays of stream GRANTS running now in this process (resuming clients, /v1/changes beyond the recent events); bounded.',
+      registers: [registry],
+    }),
+    feedWaiters: new Gauge({
+      name: 'navimpact_feed_waiters',
+      help: 'Resuming clients waiting for this process feed to reach the position they resume from.',
+      registers: [registry],
+    }),
     feedEventsInvalid: new Counter({
       name: 'navimpact_feed_events_invalid_total',
       help: 'Messages on stream GRANTS that were not valid change events; skipped by this process (log code FeedEventInvalid).',

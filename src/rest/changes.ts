@@ -12,12 +12,15 @@
 import { z } from 'zod';
 import { HttpErrorCode } from '../domain/codes.js';
 import type { ChangeFeed } from '../feed/types.js';
+import { SemaphoreFullError } from '../lifecycle/semaphore.js';
 import { HttpError } from '../http/errors.js';
 import { describeIssues, parseQuery } from '../http/query.js';
 import type { Reply, Request } from '../http/request.js';
 import type { RecentChanges } from './recent.js';
 
 export const MAX_WAIT_SECONDS = 30;
+/** Retry-After of a `busy` answer. */
+const BUSY_RETRY_AFTER_SECONDS = 1;
 
 const wholeNumber = z.string().regex(/^\d{1,15}$/, 'must be a whole number').transform(Number);
 
@@ -69,10 +72,15 @@ export class ChangesRoute {
     if (since + 1 < first) throw new HttpError(410, HttpErrorCode.SinceExpired, `events after ${since} are no longer kept (the oldest is ${first}); reload with GET /v1/grants`);
     const out: { seq: number; json: string }[] = [];
     const until = Math.min(head, since + limit);
-    await this.feed.replay('all', since, until, (event) => {
-      out.push({ seq: event.seq, json: event.json });
-      return out.length < limit;
-    });
+    try {
+      await this.feed.replay('all', since, until, (event) => {
+        out.push({ seq: event.seq, json: event.json });
+        return out.length < limit;
+      });
+    } catch (err) {
+      if (err instanceof SemaphoreFullError) throw new HttpError(503, HttpErrorCode.Busy, 'too many replays of the stream at once; retry shortly', undefined, { 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) });
+      throw err;
+    }
     return out;
   }
 }
