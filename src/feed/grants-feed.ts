@@ -12,7 +12,7 @@ import { LogCode } from '../domain/codes.js';
 import { Streams, Subjects } from '../domain/events.js';
 import { serverFrame } from '../domain/frames.js';
 import type { Logger } from '../observability/log.js';
-import { ensureGrantsStream, isNotFound } from '../bus/streams.js';
+import { ensureGrantsStream, isNotFound, type GrantsStreamOptions } from '../bus/streams.js';
 import type { ChangeFeed, FeedListener } from './types.js';
 
 const decoder = new TextDecoder();
@@ -32,7 +32,8 @@ export class GrantFeed implements ChangeFeed {
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly maxAgeMs: number,
+    /** How the feed creates GRANTS when it is first (GRANTS_MAX_AGE, NATS_STREAM_REPLICAS). */
+    private readonly stream: GrantsStreamOptions,
     private readonly log: Logger,
   ) {
     this.js = nc.jetstream();
@@ -45,7 +46,7 @@ export class GrantFeed implements ChangeFeed {
 
   async start(): Promise<void> {
     this.jsm = await this.nc.jetstreamManager();
-    await ensureGrantsStream(this.jsm, { maxAgeMs: this.maxAgeMs }, this.log);
+    await ensureGrantsStream(this.jsm, this.stream, this.log);
     const info = await this.jsm.streams.info(Streams.grants);
     this.head = info.state.last_seq;
     // An ordered consumer: it recreates itself after NATS restarts and carries on from the

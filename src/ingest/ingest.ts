@@ -64,6 +64,8 @@ export interface IngestOptions {
   duplicateWindowMs: number;
   maxBytes: number;
   rejectedMaxAgeMs: number;
+  /** NATS_STREAM_REPLICAS. */
+  replicas: number;
 }
 
 export interface BatchOutcome extends UpsertCounts {
@@ -96,7 +98,7 @@ export class Ingest {
     const jsm = await this.nc.jetstreamManager();
     await ensureScrapeStreams(
       jsm,
-      { duplicateWindowMs: this.options.duplicateWindowMs, maxBytes: this.options.maxBytes, rejectedMaxAgeMs: this.options.rejectedMaxAgeMs },
+      { duplicateWindowMs: this.options.duplicateWindowMs, maxBytes: this.options.maxBytes, rejectedMaxAgeMs: this.options.rejectedMaxAgeMs, replicas: this.options.replicas },
       this.log,
     );
     await this.ensureConsumer();
