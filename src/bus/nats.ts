@@ -7,6 +7,17 @@ import { connect, type NatsConnection } from 'nats';
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 
+/**
+ * How long one pull request of a long-running consumer lasts (`consume({ expires })`).
+ * JetStream sends a heartbeat every half of it, and nats.js starts the pull over (and an
+ * ordered consumer recreates itself) after two are missed: when the cluster node holding a
+ * consumer dies, this is about how long its reader stays silent before it carries on from
+ * another node. nats.js's default, 30 s, stalled the live feed, the invalidator and ingest
+ * for 25 s after losing a node (test/deploy/nats-cluster.test.ts); an idle consumer costs
+ * one pull request per period.
+ */
+export const PULL_EXPIRES_MS = 5_000;
+
 export class NatsUnreachableError extends Error {
   override name = 'NatsUnreachableError';
 }

@@ -12,6 +12,7 @@ import { LogCode } from '../domain/codes.js';
 import { Streams, Subjects } from '../domain/events.js';
 import { serverFrame } from '../domain/frames.js';
 import type { Logger } from '../observability/log.js';
+import { PULL_EXPIRES_MS } from '../bus/nats.js';
 import { ensureGrantsStream, isNotFound, type GrantsStreamOptions } from '../bus/streams.js';
 import type { ChangeFeed, FeedListener } from './types.js';
 
@@ -52,7 +53,7 @@ export class GrantFeed implements ChangeFeed {
     // An ordered consumer: it recreates itself after NATS restarts and carries on from the
     // last sequence it delivered, so the feed has no gap and no repeat.
     const consumer = await this.js.consumers.get(Streams.grants, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.head + 1 });
-    this.messages = await consumer.consume({ max_messages: 1_024 });
+    this.messages = await consumer.consume({ max_messages: 1_024, expires: PULL_EXPIRES_MS });
     const messages = this.messages;
     this.live = true;
     this.done = (async () => {

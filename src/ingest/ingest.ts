@@ -37,6 +37,7 @@ import { Streams } from '../domain/events.js';
 import { ScrapeSubjects } from '../domain/scrape-status.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import { PULL_EXPIRES_MS } from '../bus/nats.js';
 import { ensureScrapeStreams, isNotFound } from '../bus/streams.js';
 import { backoffDelay } from '../domain/backoff.js';
 import { retry, sleep } from '../lifecycle/retry.js';
@@ -152,7 +153,7 @@ export class Ingest {
       let messages: ConsumerMessages | undefined;
       try {
         const consumer = await this.js.consumers.get(Streams.scrape, DURABLE);
-        messages = await consumer.consume({ max_messages: this.options.batchSize });
+        messages = await consumer.consume({ max_messages: this.options.batchSize, expires: PULL_EXPIRES_MS });
         this.subscriptions.add(messages);
         if (!this.running) messages.stop();
         await this.drain(messages);

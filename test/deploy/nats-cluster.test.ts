@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect as connectNats, type JetStreamManager, type NatsConnection } from 'nats';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { ScrapedRecord } from '../../src/scrape/sources/types.js';
 import { RecordPublisher } from '../../src/scrape/publisher.js';
 import { expectExactlyOnce, installAudit, readAudit, readStream, runWorkload, seed } from '../capture/harness.js';
@@ -28,6 +28,8 @@ const TRANSACTIONS = 250;
 const RECORDS = 300;
 const CLIENTS = 3;
 const REDIS_URL = 'redis://127.0.0.1:6379';
+/** Pause of the test's scraper before publishing a refused record again. */
+const PUBLISH_RETRY_MS = 100;
 
 /** Progress of a workload, awaitable at a given number of finished transactions. */
 function progress() {
@@ -88,15 +90,23 @@ describe('deploy - NATS cluster', () => {
   };
 
   it('deploy - the leader of GRANTS killed mid-load and brought back: every change reaches clients exactly once, in order; ingest and the invalidator ride through', async () => {
+    onTestFailed(() => {
+      for (const c of children) console.error(`--- ${c.proc.spawnargs.join(' ')}\n${c.lines.slice(-15).join('\n')}`);
+      for (const n of cluster.nodes) console.error(`--- nats ${n.name}\n${n.lines.slice(-10).join('\n')}`);
+    });
+    const t0 = Date.now();
+    const phases: string[] = [];
+    const phase = (name: string) => phases.push(`${name} ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     const relay = service({ ROLES: 'relay', RELAY_LEADER_POLL: '250ms' });
     const ingest = service({ ROLES: 'ingest' });
     const invalidator = service({ ROLES: 'invalidator' });
     const gateway = service({ ROLES: 'gateway', PORT: String(await freePort()), JWT_SECRET: SECRET, CORS_ORIGINS: ORIGIN });
-    await relay.waitFor(hasCode('RelayLeaderAcquired'), 30_000, 'relay leading');
-    await ingest.waitFor(hasCode('RoleStarted'), 30_000, 'ingest started');
-    await invalidator.waitFor(hasCode('RoleStarted'), 30_000, 'invalidator started');
-    const port = (JSON.parse(await gateway.waitFor(hasCode('GatewayListening'), 30_000, 'gateway listening')) as { port: number }).port;
+    await relay.waitFor(hasCode('RelayLeaderAcquired'), 60_000, 'relay leading');
+    await ingest.waitFor(hasCode('RoleStarted'), 60_000, 'ingest started');
+    await invalidator.waitFor(hasCode('RoleStarted'), 60_000, 'invalidator started');
+    const port = (JSON.parse(await gateway.waitFor(hasCode('GatewayListening'), 60_000, 'gateway listening')) as { port: number }).port;
 
+    phase('started');
     // Every stream was created with three replicas.
     const jsm = await nc.jetstreamManager();
     for (const name of ['GRANTS', 'SCRAPE', 'SCRAPE_REJECTED']) expect((await jsm.streams.info(name)).config.num_replicas, name).toBe(3);
@@ -108,6 +118,9 @@ describe('deploy - NATS cluster', () => {
       await c.next((f) => f.type === 'subscribed', 10_000, 'subscribed');
       clients.push(c);
     }
+    // When each event reached the first client: the longest silence is the failover's cost.
+    const arrivals: number[] = [];
+    clients[0]!.ws.on('message', () => arrivals.push(Date.now()));
 
     // The load: writers on Postgres, and a scraper publishing through the cluster. A
     // publish that fails while a stream leader is elected is retried, as a scraper's next
@@ -118,14 +131,21 @@ describe('deploy - NATS cluster', () => {
     const scraper = await connectNats({ servers: cluster.nodes.map((n) => n.url), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const publisher = new RecordPublisher(scraper, 'cluster', 2_000);
     let publishRetries = 0;
+    let outage = false;
+    let publishedInOutage = 0;
     const scraping = (async () => {
       for (let i = 0; i < RECORDS; i++) {
+        // Records spread over the whole load, so some are published while a node is down.
+        await p.reached(Math.floor((i * WRITERS * TRANSACTIONS) / RECORDS));
         for (;;) {
           try {
             await publisher.publish(validRecord(`c-${i}`, i) as ScrapedRecord);
+            if (outage) publishedInOutage++;
             break;
           } catch {
+            // As a scraper's next attempt would, a moment later.
             publishRetries++;
+            await new Promise((r) => setTimeout(r, PUBLISH_RETRY_MS));
           }
         }
       }
@@ -135,15 +155,22 @@ describe('deploy - NATS cluster', () => {
     await p.reached((WRITERS * TRANSACTIONS) / 4);
     const leader = await leaderOf(jsm, 'GRANTS', () => true);
     const victim = cluster.node(leader);
+    phase('kill');
     await victim.down('SIGKILL');
+    outage = true;
     await p.reached((WRITERS * TRANSACTIONS) / 2);
     const newLeader = await leaderOf(jsm, 'GRANTS', (name) => name !== leader);
     await p.reached((WRITERS * TRANSACTIONS * 3) / 4);
     await victim.up();
+    outage = false;
+    phase('back');
+    expect(publishedInOutage, 'records published while the node was down').toBeGreaterThan(0);
 
     expect((await load).committed).toBe(WRITERS * TRANSACTIONS);
+    phase('load done');
     await scraping;
     await scraper.close();
+    phase('scraped');
 
     // Ingest: every record reached Postgres (through the audit, so also through the relay).
     const ingested = () => readAudit(db.url).then((rows) => rows.filter((r) => r.op === 'insert' && (r.snapshot as { source?: string } | null)?.source === 'cluster').length);
@@ -151,12 +178,14 @@ describe('deploy - NATS cluster', () => {
     while ((await ingested()) < RECORDS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(await ingested()).toBe(RECORDS);
 
+    phase('ingested');
     // Stream GRANTS: exactly the committed changes, once each, in commit order.
     const all = await readAudit(db.url);
     const events = await readStream(cluster.nodes[0]!.url, all.length, 60_000);
     expectExactlyOnce(events, all);
     const last = events[events.length - 1]!.streamSeq;
 
+    phase('stream read');
     // Clients: every event of the stream, once, in order, without a gap.
     for (const c of clients) {
       await c.next((f) => f.type === 'grant' && f.seq === last, 60_000, `event ${last}`);
@@ -165,6 +194,10 @@ describe('deploy - NATS cluster', () => {
       c.close();
     }
 
+    phase('clients checked');
+    let longestGap = 0;
+    for (let i = 1; i < arrivals.length; i++) longestGap = Math.max(longestGap, arrivals[i]! - arrivals[i - 1]!);
+    phase(`longest silence of a client ${(longestGap / 1000).toFixed(1)}s`);
     // The invalidator applied every event: its watermark reached the end of the stream.
     const redis = new Redis(REDIS_URL);
     try {
@@ -180,7 +213,7 @@ describe('deploy - NATS cluster', () => {
     // Nothing died on the way; report what the outage cost.
     for (const child of [relay, ingest, invalidator, gateway]) expect(child.running).toBe(true);
     console.info(
-      `nats cluster: killed ${leader}, GRANTS led by ${newLeader} meanwhile; ${events.length} events, ${RECORDS} records, ${publishRetries} scraper publish retries`,
+      `nats cluster: killed ${leader}, GRANTS led by ${newLeader} meanwhile; ${events.length} events, ${RECORDS} records (${publishedInOutage} while ${leader} was down), ${publishRetries} scraper publish retries; ${phases.join(', ')}`,
     );
-  }, 110_000);
+  }, 150_000);
 });
