@@ -1,11 +1,13 @@
 /**
  * The NATS connection of a process. The first connection must succeed at start-up (a
  * clear error otherwise); after that the client reconnects forever and every role keeps
- * its own recovery (the relay reconciles, consumers resume from their acks).
+ * its own recovery (the relay reconciles, consumers resume from their acks). Credentials
+ * come from the URLs (servers.ts).
  */
 import { connect, type NatsConnection } from 'nats';
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
+import { natsServers } from './servers.js';
 
 /**
  * How long one pull request of a long-running consumer lasts (`consume({ expires })`).
@@ -26,7 +28,7 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
   let nc: NatsConnection;
   try {
     nc = await connect({
-      servers: url.split(',').map((s) => s.trim()),
+      ...natsServers(url),
       name,
       timeout: 5_000,
       maxReconnectAttempts: -1,
