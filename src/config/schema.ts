@@ -63,7 +63,7 @@ export const EnvSchema = z.object({
     .string()
     .min(1)
     .default('nats://127.0.0.1:4222')
-    .describe('NATS server URL(s), comma separated; JetStream must be enabled.'),
+    .describe('NATS server URL(s), comma separated; JetStream must be enabled. Credentials go in the URLs: `nats://user:password@host:4222` (or a token, `nats://token@host:4222`).'),
   NATS_STREAM_REPLICAS: z.coerce
     .number()
     .int()
