@@ -12,11 +12,14 @@ import { randomUUID } from 'node:crypto';
 import { connect as connectNats, type JetStreamManager, type NatsConnection } from 'nats';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { ensureGrantsStream, StreamConfigError } from '../../src/bus/streams.js';
 import type { ScrapedRecord } from '../../src/scrape/sources/types.js';
 import { RecordPublisher } from '../../src/scrape/publisher.js';
 import { expectExactlyOnce, installAudit, readAudit, readStream, runWorkload, seed } from '../capture/harness.js';
 import { connect, token, SECRET, ORIGIN, type Client } from '../gateway/harness.js';
 import { validRecord } from '../ingest/harness.js';
+import { testLog } from '../support/log.js';
+import { PrivateNats } from '../support/nats.js';
 import { PrivateNatsCluster } from '../support/nats-cluster.js';
 import { freePort } from '../support/ports.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -88,6 +91,31 @@ describe('deploy - NATS cluster', () => {
     children.push(child);
     return child;
   };
+
+  it('deploy - an existing stream of one replica is scaled to NATS_STREAM_REPLICAS; a single server refuses three, naming the stream', async () => {
+    const jsm = await nc.jetstreamManager();
+    await ensureGrantsStream(jsm, { maxAgeMs: 3_600_000, replicas: 1 }, testLog);
+    expect((await jsm.streams.info('GRANTS')).config.num_replicas).toBe(1);
+    await ensureGrantsStream(jsm, { maxAgeMs: 3_600_000, replicas: 3 }, testLog);
+    const info = await jsm.streams.info('GRANTS');
+    expect(info.config.num_replicas).toBe(3);
+    // Every node is a peer of the stream (right after the change its leader may still be
+    // being elected, and all three show as replicas).
+    const peers = [info.cluster?.leader, ...(info.cluster?.replicas ?? []).map((r) => r.name)].filter((n) => n !== undefined);
+    expect(new Set(peers)).toEqual(new Set(['n1', 'n2', 'n3']));
+    await leaderOf(jsm, 'GRANTS', () => true);
+    await jsm.streams.delete('GRANTS');
+
+    const single = await PrivateNats.start();
+    const alone = await connectNats({ servers: single.url });
+    try {
+      await expect(ensureGrantsStream(await alone.jetstreamManager(), { maxAgeMs: 3_600_000, replicas: 3 }, testLog)).rejects.toThrow(StreamConfigError);
+      await expect(ensureGrantsStream(await alone.jetstreamManager(), { maxAgeMs: 3_600_000, replicas: 3 }, testLog)).rejects.toThrow(/stream GRANTS \(3 replicas\)/);
+    } finally {
+      await alone.close();
+      await single.stop();
+    }
+  });
 
   it('deploy - the leader of GRANTS killed mid-load and brought back: every change reaches clients exactly once, in order; ingest and the invalidator ride through', async () => {
     onTestFailed(() => {
