@@ -59,6 +59,7 @@ describe('config - values from files', () => {
   it('config files - a secret from a file that fails validation is not echoed', () => {
     const err = refusal(() => loadConfig({ JWT_SECRET_FILE: file('short', 'too-short-secret\n') }));
     expect(err.variable).toBe('JWT_SECRET');
+    expect(err.message).toMatch(/at least 32 bytes/);
     expect(err.message).not.toContain('too-short-secret');
   });
 
