@@ -1,11 +1,24 @@
 /**
  * The NATS connection of a process. The first connection must succeed at start-up (a
  * clear error otherwise); after that the client reconnects forever and every role keeps
- * its own recovery (the relay reconciles, consumers resume from their acks).
+ * its own recovery (the relay reconciles, consumers resume from their acks). Credentials
+ * come from the URLs (servers.ts).
  */
 import { connect, type NatsConnection } from 'nats';
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
+import { natsServers } from './servers.js';
+
+/**
+ * How long one pull request of a long-running consumer lasts (`consume({ expires })`).
+ * JetStream sends a heartbeat every half of it, and nats.js starts the pull over (and an
+ * ordered consumer recreates itself) after two are missed: when the cluster node holding a
+ * consumer dies, this is about how long its reader stays silent before it carries on from
+ * another node. nats.js's default, 30 s, stalled the live feed, the invalidator and ingest
+ * for 25 s after losing a node (test/deploy/nats-cluster.test.ts); an idle consumer costs
+ * one pull request per period.
+ */
+export const PULL_EXPIRES_MS = 5_000;
 
 export class NatsUnreachableError extends Error {
   override name = 'NatsUnreachableError';
@@ -15,7 +28,7 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
   let nc: NatsConnection;
   try {
     nc = await connect({
-      servers: url.split(',').map((s) => s.trim()),
+      ...natsServers(url),
       name,
       timeout: 5_000,
       maxReconnectAttempts: -1,

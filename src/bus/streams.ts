@@ -7,11 +7,22 @@ import { Streams, Subjects } from '../domain/events.js';
 import { ScrapeSubjects } from '../domain/scrape-status.js';
 import type { Logger } from '../observability/log.js';
 
+/**
+ * A stream that cannot be made as configured, such as NATS_STREAM_REPLICAS=3 against a
+ * server that is not in a cluster (JetStream: "replicas > 1 not supported in non-clustered
+ * mode"). The message names the stream and the settings.
+ */
+export class StreamConfigError extends Error {
+  override name = 'StreamConfigError';
+}
+
 /** Window in which JetStream drops a re-published message id as a duplicate. */
 export const DUPLICATE_WINDOW_MS = 120_000;
 
 export interface GrantsStreamOptions {
   maxAgeMs: number;
+  /** Copies JetStream keeps of the stream (NATS_STREAM_REPLICAS): 1 on one server, 3 on a cluster. */
+  replicas: number;
   /** When the stream has to be created, its first sequence (keeps `seq` rising after a loss). */
   firstSeq?: number;
 }
@@ -27,10 +38,10 @@ export async function ensureGrantsStream(jsm: JetStreamManager, options: GrantsS
       discard: DiscardPolicy.Old,
       max_age: nanos(options.maxAgeMs),
       duplicate_window: nanos(Math.min(DUPLICATE_WINDOW_MS, options.maxAgeMs)),
-      num_replicas: 1,
+      num_replicas: options.replicas,
       allow_direct: true,
     },
-    ['max_age', 'duplicate_window', 'subjects'],
+    ['max_age', 'duplicate_window', 'subjects', 'num_replicas'],
     log,
     // A stream created after a loss starts past the last position the relay recorded, so
     // `seq` keeps rising for clients that resume.
@@ -50,6 +61,8 @@ export interface ScrapeStreamOptions {
   maxBytes: number;
   /** How long SCRAPE_REJECTED keeps rejections (SCRAPE_REJECTED_MAX_AGE). */
   rejectedMaxAgeMs: number;
+  /** Copies JetStream keeps of each stream (NATS_STREAM_REPLICAS). */
+  replicas: number;
 }
 
 /**
@@ -76,9 +89,9 @@ export async function ensureScrapeStreams(jsm: JetStreamManager, options: Scrape
       discard: DiscardPolicy.New,
       max_bytes: options.maxBytes,
       duplicate_window: nanos(window),
-      num_replicas: 1,
+      num_replicas: options.replicas,
     },
-    ['max_bytes', 'duplicate_window'],
+    ['max_bytes', 'duplicate_window', 'num_replicas'],
     log,
   );
   await ensureStream(
@@ -91,16 +104,16 @@ export async function ensureScrapeStreams(jsm: JetStreamManager, options: Scrape
       discard: DiscardPolicy.Old,
       max_age: nanos(options.rejectedMaxAgeMs),
       duplicate_window: nanos(Math.min(window, options.rejectedMaxAgeMs)),
-      num_replicas: 1,
+      num_replicas: options.replicas,
     },
-    ['max_age', 'duplicate_window'],
+    ['max_age', 'duplicate_window', 'num_replicas'],
     log,
   );
 }
 
 /**
  * Creates stream `wanted.name`, or brings the `tunable` settings of the existing one up to
- * date (others, like retention, cannot change in place). `onCreate` adds settings that only
+ * date (others, like retention, cannot change in place; the replica count can, on a cluster). `onCreate` adds settings that only
  * apply when the stream is made. Safe to call from many processes at once.
  */
 async function ensureStream(
@@ -124,7 +137,7 @@ async function ensureStream(
     } catch (err) {
       // Created meanwhile by another process: fall through and compare.
       existing = await jsm.streams.info(wanted.name).catch(() => undefined);
-      if (!existing) throw err;
+      if (!existing) throw new StreamConfigError(`cannot create stream ${wanted.name} (${wanted.num_replicas} replicas): ${(err as Error).message}`, { cause: err });
     }
   }
   const c = existing.config as StreamConfig;
@@ -133,7 +146,13 @@ async function ensureStream(
   if (changed.length > 0) {
     const update: Partial<StreamConfig> = { ...c };
     for (const key of changed) (update as Record<string, unknown>)[key] = wanted[key];
-    await jsm.streams.update(wanted.name, update);
+    try {
+      // A replica count changes in place on a cluster (JetStream copies the stream to the
+      // new peers); a single server refuses more than one.
+      await jsm.streams.update(wanted.name, update);
+    } catch (err) {
+      throw new StreamConfigError(`cannot update stream ${wanted.name} (${changed.join(', ')}): ${(err as Error).message}`, { cause: err });
+    }
     log.info({ code: LogCode.StreamConfigured, stream: wanted.name, changed }, 'stream updated');
   }
 }

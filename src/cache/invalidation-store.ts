@@ -6,6 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { DeliverPolicy, type ConsumerMessages, type NatsConnection } from 'nats';
+import { PULL_EXPIRES_MS } from '../bus/nats.js';
 import { Streams } from '../domain/events.js';
 import { cacheKeys, type CacheKeys } from './keys.js';
 import { INVALIDATE, RESET } from './scripts.js';
@@ -138,7 +139,7 @@ export class NatsChangeSource implements ChangeSource {
 
   async read(from: number): Promise<{ messages: AsyncIterable<StreamMessage>; stop(): void }> {
     const consumer = await this.nc.jetstream().consumers.get(Streams.grants, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from });
-    const consumed: ConsumerMessages = await consumer.consume({ max_messages: this.prefetch });
+    const consumed: ConsumerMessages = await consumer.consume({ max_messages: this.prefetch, expires: PULL_EXPIRES_MS });
     async function* messages(): AsyncIterable<StreamMessage> {
       for await (const m of consumed) yield { seq: m.seq, subject: m.subject, data: m.data, pending: m.info.pending };
     }

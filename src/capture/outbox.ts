@@ -51,13 +51,15 @@ export function pgChangeLog(client: pg.ClientBase): ChangeLog {
 export interface NatsEventStreamOptions {
   /** GRANTS_MAX_AGE. */
   maxAgeMs: number;
+  /** NATS_STREAM_REPLICAS. */
+  replicas: number;
   /** Deadline of one batch's acknowledgements. */
   publishTimeoutMs: number;
 }
 
 export function natsEventStream(js: JetStreamClient, jsm: JetStreamManager, options: NatsEventStreamOptions, log: Logger): EventStream {
   return {
-    ensure: (firstSeq) => ensureGrantsStream(jsm, { maxAgeMs: options.maxAgeMs, firstSeq }, log),
+    ensure: (firstSeq) => ensureGrantsStream(jsm, { maxAgeMs: options.maxAgeMs, replicas: options.replicas, firstSeq }, log),
     publish: (base, batch) => publishChain(js, base, batch, options.publishTimeoutMs),
     tail: (epoch, after) => readStreamTail(jsm, epoch, after),
   };

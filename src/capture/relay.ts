@@ -36,6 +36,8 @@ export interface RelayOptions {
   batchSize: number;
   leaderPollMs: number;
   maxAgeMs: number;
+  /** NATS_STREAM_REPLICAS. */
+  replicas: number;
   /** While idle, pass over the log at least this often even without a wake-up. */
   safetyPollMs: number;
   publishTimeoutMs?: number;
@@ -121,7 +123,7 @@ export class Relay {
       this.stream ??= natsEventStream(
         this.nc.jetstream(),
         await this.nc.jetstreamManager(),
-        { maxAgeMs: this.options.maxAgeMs, publishTimeoutMs: this.options.publishTimeoutMs ?? PUBLISH_TIMEOUT_MS },
+        { maxAgeMs: this.options.maxAgeMs, replicas: this.options.replicas, publishTimeoutMs: this.options.publishTimeoutMs ?? PUBLISH_TIMEOUT_MS },
         this.log,
       );
       const leader = new Leader(pgChangeLog(client), this.stream, this.wakeup, { batchSize: this.options.batchSize, safetyPollMs: this.options.safetyPollMs }, this.log, this.metrics);

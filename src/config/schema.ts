@@ -63,7 +63,16 @@ export const EnvSchema = z.object({
     .string()
     .min(1)
     .default('nats://127.0.0.1:4222')
-    .describe('NATS server URL(s), comma separated; JetStream must be enabled.'),
+    .describe('NATS server URL(s), comma separated; JetStream must be enabled. Credentials go in the URLs: `nats://user:password@host:4222` (or a token, `nats://token@host:4222`).'),
+  NATS_STREAM_REPLICAS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5)
+    .default(1)
+    .describe(
+      'Copies JetStream keeps of streams GRANTS, SCRAPE and SCRAPE_REJECTED: 1 on a single nats-server, 3 on a three-node cluster (an existing stream is scaled to it at start-up).',
+    ),
   HOST: z.string().min(1).default('127.0.0.1').describe('Address the gateway listens on.'),
   PORT: z.coerce.number().int().min(0).max(65_535).default(8080).describe('Port the gateway listens on (0 picks a free one).'),
   CORS_ORIGINS: commaList.pipe(z.array(origin)).default([]).describe('Comma list of exact browser origins allowed by CORS and the WebSocket `Origin` check.'),

@@ -13,7 +13,8 @@ import { LogCode } from '../domain/codes.js';
 import { Streams, Subjects } from '../domain/events.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { ensureGrantsStream, isNotFound } from '../bus/streams.js';
+import { PULL_EXPIRES_MS } from '../bus/nats.js';
+import { ensureGrantsStream, isNotFound, type GrantsStreamOptions } from '../bus/streams.js';
 import { backoffDelay } from '../domain/backoff.js';
 import { sleep } from '../lifecycle/retry.js';
 import { Semaphore } from '../lifecycle/semaphore.js';
@@ -59,7 +60,8 @@ export class GrantFeed implements ChangeFeed {
 
   constructor(
     private readonly nc: NatsConnection,
-    private readonly maxAgeMs: number,
+    /** How the feed creates GRANTS when it is first (GRANTS_MAX_AGE, NATS_STREAM_REPLICAS). */
+    private readonly stream: GrantsStreamOptions,
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
@@ -78,7 +80,7 @@ export class GrantFeed implements ChangeFeed {
    */
   async start(): Promise<void> {
     this.jsm = await this.nc.jetstreamManager();
-    await ensureGrantsStream(this.jsm, { maxAgeMs: this.maxAgeMs }, this.log);
+    await ensureGrantsStream(this.jsm, this.stream, this.log);
     const info = await this.jsm.streams.info(Streams.grants);
     this.head = info.state.last_seq;
     const first = await this.consume();
@@ -94,7 +96,7 @@ export class GrantFeed implements ChangeFeed {
   private async consume(): Promise<ConsumerMessages> {
     await this.jsm!.streams.info(Streams.grants);
     const consumer = await this.js.consumers.get(Streams.grants, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.head + 1 });
-    const messages = await consumer.consume({ max_messages: LIVE_PREFETCH, idle_heartbeat: IDLE_HEARTBEAT_MS });
+    const messages = await consumer.consume({ max_messages: LIVE_PREFETCH, expires: PULL_EXPIRES_MS, idle_heartbeat: IDLE_HEARTBEAT_MS });
     this.messages = messages;
     void (async () => {
       for await (const status of await messages.status()) {

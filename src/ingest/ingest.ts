@@ -37,6 +37,7 @@ import { Streams } from '../domain/events.js';
 import { ScrapeSubjects } from '../domain/scrape-status.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import { PULL_EXPIRES_MS } from '../bus/nats.js';
 import { ensureScrapeStreams, isNotFound } from '../bus/streams.js';
 import { backoffDelay } from '../domain/backoff.js';
 import { retry, sleep } from '../lifecycle/retry.js';
@@ -65,6 +66,8 @@ export interface IngestOptions {
   duplicateWindowMs: number;
   maxBytes: number;
   rejectedMaxAgeMs: number;
+  /** NATS_STREAM_REPLICAS. */
+  replicas: number;
 }
 
 export interface BatchOutcome extends UpsertCounts {
@@ -97,7 +100,7 @@ export class Ingest {
     const jsm = await this.nc.jetstreamManager();
     await ensureScrapeStreams(
       jsm,
-      { duplicateWindowMs: this.options.duplicateWindowMs, maxBytes: this.options.maxBytes, rejectedMaxAgeMs: this.options.rejectedMaxAgeMs },
+      { duplicateWindowMs: this.options.duplicateWindowMs, maxBytes: this.options.maxBytes, rejectedMaxAgeMs: this.options.rejectedMaxAgeMs, replicas: this.options.replicas },
       this.log,
     );
     await this.ensureConsumer();
@@ -151,7 +154,7 @@ export class Ingest {
       let messages: ConsumerMessages | undefined;
       try {
         const consumer = await this.js.consumers.get(Streams.scrape, DURABLE);
-        messages = await consumer.consume({ max_messages: this.options.batchSize });
+        messages = await consumer.consume({ max_messages: this.options.batchSize, expires: PULL_EXPIRES_MS });
         this.subscriptions.add(messages);
         if (!this.running) messages.stop();
         await this.drain(messages);

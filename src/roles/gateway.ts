@@ -45,7 +45,7 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
     audience: config.JWT_AUDIENCE,
   });
   const http = new HttpServer();
-  const feed = new GrantFeed(nc, config.GRANTS_MAX_AGE, log, metrics);
+  const feed = new GrantFeed(nc, { maxAgeMs: config.GRANTS_MAX_AGE, replicas: config.NATS_STREAM_REPLICAS }, log, metrics);
   const freshness = new Freshness({ boundMs: config.CACHE_INVALIDATION_BOUND });
   const cache = new GrantCache(config.REDIS_URL, { prefix: config.CACHE_PREFIX, ttlMs: config.CACHE_TTL, tombstoneTtlMs: config.CACHE_TOMBSTONE_TTL }, freshness, log, metrics);
   const local =

@@ -13,6 +13,7 @@ export async function startIngest({ config, log, nc, pool, metrics }: RoleContex
       duplicateWindowMs: config.SCRAPE_DUPLICATE_WINDOW,
       maxBytes: config.SCRAPE_MAX_BYTES,
       rejectedMaxAgeMs: config.SCRAPE_REJECTED_MAX_AGE,
+      replicas: config.NATS_STREAM_REPLICAS,
     },
     nc,
     pool,

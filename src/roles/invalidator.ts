@@ -10,7 +10,7 @@ const BATCH_SIZE = 500;
 
 export async function startInvalidator({ config, log: processLog, nc, metrics }: RoleContext): Promise<RunningRole> {
   const log = processLog.child({ role: 'invalidator' });
-  await ensureGrantsStream(await nc.jetstreamManager(), { maxAgeMs: config.GRANTS_MAX_AGE }, log);
+  await ensureGrantsStream(await nc.jetstreamManager(), { maxAgeMs: config.GRANTS_MAX_AGE, replicas: config.NATS_STREAM_REPLICAS }, log);
   const store = new RedisInvalidationStore(config.REDIS_URL, config.CACHE_PREFIX, config.CACHE_TOMBSTONE_TTL);
   const source = new NatsChangeSource(nc, BATCH_SIZE * 2);
   const invalidator = new Invalidator(store, source, { batchSize: BATCH_SIZE, fillWindowMs: fillWindowMs(config.CACHE_TOMBSTONE_TTL) }, log, metrics);

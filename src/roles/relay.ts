@@ -10,6 +10,7 @@ export function startRelay({ config, log, nc, metrics }: RoleContext): RunningRo
       leaderPollMs: config.RELAY_LEADER_POLL,
       safetyPollMs: config.RELAY_SAFETY_POLL,
       maxAgeMs: config.GRANTS_MAX_AGE,
+      replicas: config.NATS_STREAM_REPLICAS,
     },
     nc,
     log.child({ role: 'relay' }),

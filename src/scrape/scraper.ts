@@ -30,10 +30,21 @@ export class NatsConnectError extends Error {
   override name = 'NatsConnectError';
 }
 
-export function natsOptions(config: ScrapeConfig, name: string): ConnectionOptions {
+/**
+ * The inbox prefix of a source's scraper: the only subjects deploy/nats/accounts.conf lets
+ * its user subscribe to (`_INBOX_scraper_<source>.>`), where its JetStream publish
+ * acknowledgements arrive. The service's own inboxes (`_INBOX.>`, JetStream deliveries and
+ * API replies) stay out of a scraper's reach.
+ */
+export function scraperInboxPrefix(source: string): string {
+  return `_INBOX_scraper_${source}`;
+}
+
+export function natsOptions(config: ScrapeConfig, source: string): ConnectionOptions {
   const options: ConnectionOptions = {
     servers: config.NATS_URL.split(',').map((s) => s.trim()),
-    name,
+    name: `navimpact-scraper-${source}`,
+    inboxPrefix: scraperInboxPrefix(source),
     timeout: 5_000,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
@@ -96,7 +107,7 @@ export class Scraper {
   async start(): Promise<void> {
     const { config, source } = this.options;
     try {
-      this.nc = await connect(natsOptions(config, `navimpact-scraper-${source.name}`));
+      this.nc = await connect(natsOptions(config, source.name));
     } catch (err) {
       throw new NatsConnectError(`cannot connect to NATS at ${config.NATS_URL.replace(/\/\/[^@/]*@/, '//***@')}: ${(err as Error).message}`, { cause: err });
     }

@@ -64,7 +64,7 @@ describe.sequential('capture under faults', () => {
     );
     // Play the relay up to the crash: publish the first five changes, never prune them.
     const nc = await connect({ servers: fx.nats.url });
-    await ensureGrantsStream(await nc.jetstreamManager(), { maxAgeMs: 3_600_000 }, testLog);
+    await ensureGrantsStream(await nc.jetstreamManager(), { maxAgeMs: 3_600_000, replicas: 1 }, testLog);
     const state = await readState(writer);
     const changes = (await readBatch(writer, 5)).map((c, i) => ({
       event: { seq: i + 1, op: c.op, id: c.grantId, version: c.version, grant: GrantFromRow.parse(c.row), committedAt: c.changedAt.toISOString() },

@@ -36,7 +36,7 @@ const ENV = {
 beforeAll(async () => {
   nats = await PrivateNats.start();
   nc = await natsConnect({ servers: nats.url });
-  await ensureGrantsStream(await nc.jetstreamManager(), { maxAgeMs: 3_600_000 }, testLog);
+  await ensureGrantsStream(await nc.jetstreamManager(), { maxAgeMs: 3_600_000, replicas: 1 }, testLog);
 });
 
 afterAll(async () => {

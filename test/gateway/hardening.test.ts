@@ -148,7 +148,7 @@ describe('gateway hardening', () => {
     await expect.poll(() => metric('navimpact_feed_restarts_total'), { timeout: 20_000, interval: 100 }).toBeGreaterThan(restartsBefore);
     // Recreated as an operator restoring it would, numbering on from where it ended
     // (nats-server 2.9 has no first_seq: a purge up to a sequence moves the stream there).
-    await ensureGrantsStream(jsm, { maxAgeMs: 3_600_000 }, testLog);
+    await ensureGrantsStream(jsm, { maxAgeMs: 3_600_000, replicas: 1 }, testLog);
     await jsm.streams.purge('GRANTS', { seq: last + 1 });
     const grant = GrantFromRow.parse((await stack.sql(`SELECT id, source, external_id, title, description, agency, url, min_amount::text, max_amount::text, currency, open_date::text, close_date::text, status, categories, locations, vic_outcome_domain, version, updated_at FROM grants WHERE id = $1`, [id])).rows[0]);
     const event = { op: 'update', id, version: grant.version + 1, grant: { ...grant, title: 'After the stream was lost', version: grant.version + 1 }, committedAt: new Date().toISOString() };

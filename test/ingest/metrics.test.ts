@@ -32,7 +32,7 @@ async function startIngest(url: string, applicationName: string) {
   metrics.watchPool(pool);
   const nc = await connect({ servers: fx.nats.url });
   const ingest = new Ingest(
-    { batchSize: 100, concurrency: 1, lingerMs: 200, ackWaitMs: 30_000, retryMaxMs: 1_000, duplicateWindowMs: 60_000, maxBytes: 1_048_576 * 16, rejectedMaxAgeMs: 3_600_000 },
+    { batchSize: 100, concurrency: 1, lingerMs: 200, ackWaitMs: 30_000, retryMaxMs: 1_000, duplicateWindowMs: 60_000, maxBytes: 1_048_576 * 16, rejectedMaxAgeMs: 3_600_000, replicas: 1 },
     nc,
     pool,
     testLog,
