@@ -37,8 +37,6 @@ const RESTART = { baseMs: 100, maxMs: 5_000 };
  */
 const REPLAYS_AT_ONCE = 16;
 const REPLAYS_WAITING = 256;
-/** Heartbeat the live consumer asks the server for: a silent consumer is noticed within a few. */
-const IDLE_HEARTBEAT_MS = 5_000;
 /** Heartbeats missed in a row after which the live consumer counts as failed. */
 const MISSED_HEARTBEATS = 2;
 
@@ -96,7 +94,8 @@ export class GrantFeed implements ChangeFeed {
   private async consume(): Promise<ConsumerMessages> {
     await this.jsm!.streams.info(Streams.grants);
     const consumer = await this.js.consumers.get(Streams.grants, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.head + 1 });
-    const messages = await consumer.consume({ max_messages: LIVE_PREFETCH, expires: PULL_EXPIRES_MS, idle_heartbeat: IDLE_HEARTBEAT_MS });
+    // The server heartbeats an idle pull every half of `expires`: a silent consumer is noticed within seconds.
+    const messages = await consumer.consume({ max_messages: LIVE_PREFETCH, expires: PULL_EXPIRES_MS });
     this.messages = messages;
     void (async () => {
       for await (const status of await messages.status()) {
