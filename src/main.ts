@@ -99,18 +99,19 @@ async function main(command: string): Promise<void> {
   const metrics = createMetrics();
   metrics.watchPool(pool);
   const ctx: RoleContext = { config, log, nc, pool, metrics };
+  const started: [Role, RunningRole][] = [];
   for (const role of config.ROLES) {
-    let running: RunningRole;
     try {
-      running = await roles[role](ctx);
+      started.push([role, await roles[role](ctx)]);
     } catch (err) {
       log.fatal({ code: LogCode.StartupFailed, role, err }, 'role failed to start');
       fail(ExitCode.Software, `${role} failed to start: ${(err as Error).message}`);
     }
-    // Steps run last-registered first: roles stop before the connections they used.
-    shutdown.add(role, () => running.stop());
     log.info({ code: LogCode.RoleStarted, role }, 'role started');
   }
+  // Steps run last-registered first: roles stop before the connections they used, and the
+  // gateway first of all, so that its clients are drained while events still flow.
+  for (const [role, running] of [...started.filter(([r]) => r !== 'gateway'), ...started.filter(([r]) => r === 'gateway')]) shutdown.add(role, () => running.stop());
   log.info({ config: redactConfig(config) }, 'started');
 }
 

@@ -45,6 +45,8 @@ export type Transport = 'auto' | 'websocket' | 'sse';
 
 /** WebSocket attempts that end before `welcome`, in a row, after which 'auto' tries SSE. */
 const WEBSOCKET_FAILURES_BEFORE_SSE = 2;
+/** A 503 whose Retry-After cannot be read (WebSocket hides the headers): wait at least this. */
+const BUSY_RETRY_FLOOR_MS = 1_000;
 /** After falling back, WebSocket is tried again no sooner than this. */
 const WEBSOCKET_RETRY_AFTER_MS = 300_000;
 
@@ -81,6 +83,8 @@ export class Connection {
   private kind: 'websocket' | 'sse' = 'websocket';
   private websocketFailures = 0;
   private fellBackAt = 0;
+  /** The server's `Retry-After` (or, when it cannot be read, a floor) for the next attempt. */
+  private retryAfterMs: number | undefined;
 
   constructor(
     private readonly settings: ConnectionSettings,
@@ -214,9 +218,13 @@ export class Connection {
       if (this.socket === socket) this.hooks.message(event.data);
     };
     socket.onerror = (event) => {
-      // Only `ws` says why (browsers hide it): a refused upgrade names the HTTP status.
-      const message = (event as { message?: unknown } | null)?.message;
-      if (this.socket === socket && typeof message === 'string' && /\b401\b/.test(message)) this.hooks.tokenRefused();
+      if (this.socket !== socket) return;
+      // Only `ws` and the SSE transport say why (browsers hide it): a refused upgrade names
+      // the HTTP status; the SSE transport also reads Retry-After.
+      const { message, retryAfterMs } = (event ?? {}) as { message?: unknown; retryAfterMs?: unknown };
+      if (typeof message === 'string' && /\b401\b/.test(message)) this.hooks.tokenRefused();
+      if (typeof retryAfterMs === 'number') this.retryAfterMs = retryAfterMs;
+      else if (typeof message === 'string' && /\b503\b/.test(message)) this.retryAfterMs = BUSY_RETRY_FLOOR_MS;
     };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
@@ -267,7 +275,11 @@ export class Connection {
   private scheduleReconnect(): void {
     // 'connecting' until the first welcome, 'reconnecting' after a connection was lost.
     this.hooks.state(this.sessionId === undefined ? 'connecting' : 'reconnecting');
-    const delay = backoffDelay(this.attempt, this.settings.backoff);
+    // A gateway that is draining or over capacity said when to come back: no sooner, and
+    // spread over as long again, so a crowd refused together does not return together.
+    const retryAfter = this.retryAfterMs;
+    this.retryAfterMs = undefined;
+    const delay = Math.max(backoffDelay(this.attempt, this.settings.backoff), retryAfter === undefined ? 0 : retryAfter * (1 + Math.random()));
     this.attempt++;
     this.timers.set('reconnect', delay, () => void this.open());
   }

@@ -147,8 +147,10 @@ class SseSocket implements SocketLike {
     if (this.stream !== controller) return void res.body?.cancel().catch(() => undefined);
     if (!res.ok || !res.body) {
       await res.body?.cancel().catch(() => undefined);
-      // The WebSocket's refused upgrade says its status in the error message; so does this.
-      this.onerror?.({ message: `Unexpected server response: ${res.status}` });
+      // The WebSocket's refused upgrade says its status in the error message; so does this,
+      // with the Retry-After of a gateway that is draining or over capacity.
+      const retryAfter = Number(res.headers.get('retry-after'));
+      this.onerror?.({ message: `Unexpected server response: ${res.status}`, ...(retryAfter > 0 ? { retryAfterMs: retryAfter * 1_000 } : {}) });
       return this.finish(res.status === 400 ? CloseCode.MalformedFrame : 1006, `SSE answered ${res.status}`);
     }
     this.answer(answers, since === undefined ? undefined : Number(since));

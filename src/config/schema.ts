@@ -112,6 +112,13 @@ export const EnvSchema = z.object({
   GATEWAY_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(20).describe('Client frames per second allowed per connection (bursts up to twice this); beyond, close 4008.'),
   GATEWAY_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).max(10_000).default(100).describe('Topics one connection may subscribe to.'),
   GATEWAY_MAX_CONNECTIONS_PER_SUB: z.coerce.number().int().min(1).max(100_000).default(20).describe('Open connections per token subject (`sub`); beyond, the upgrade is refused with 429.'),
+  GATEWAY_ACCEPT_RATE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(500)
+    .describe('Upgrades (WebSocket and SSE) this process admits in any one second; beyond, and while draining, HTTP 503 with Retry-After (a reconnect storm is spread instead of swallowed).'),
   GATEWAY_EXPIRING_NOTICE: Duration.default(60_000).describe('How long before a token expires the gateway sends `expiring` (at most a quarter of the token lifetime).'),
   GATEWAY_REPLAY_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(10_000).describe('Most events replayed for one `subscribe` with `since`; a larger gap answers recovered:false.'),
   CACHE_PREFIX: z
@@ -142,7 +149,15 @@ export const EnvSchema = z.object({
   SCRAPE_DUPLICATE_WINDOW: Duration.default(3_600_000).describe('Window in which stream SCRAPE drops a record whose `Nats-Msg-Id` it already holds.'),
   SCRAPE_MAX_BYTES: z.coerce.number().int().min(1_048_576).default(1_073_741_824).describe('Most bytes stream SCRAPE holds before it refuses new records (publishers see the error; nothing un-ingested is dropped).'),
   SCRAPE_REJECTED_MAX_AGE: Duration.default(7 * 86_400_000).describe('How long stream SCRAPE_REJECTED keeps rejected records (`scrape.rejected.>`) for inspection.'),
-  SHUTDOWN_TIMEOUT: Duration.default(10_000).describe('Deadline for an orderly shutdown on SIGTERM/SIGINT before the process exits anyway.'),
+  SHUTDOWN_DRAIN: Duration.default(10_000).describe(
+    'On SIGTERM a gateway refuses new upgrades (503) and closes its clients with 1001 spread evenly over this (at least 100 a second), so they do not all reconnect at once.',
+  ),
+  SHUTDOWN_TIMEOUT: Duration.default(20_000).describe('Deadline for an orderly shutdown on SIGTERM/SIGINT (the drain included) before the process exits anyway; must exceed SHUTDOWN_DRAIN.'),
+  HTTP_REUSE_PORT: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true')
+    .describe('`true`: several processes listen on the same HOST:PORT and the kernel spreads connections over them (SO_REUSEPORT); `false`: a second process on a port in use fails to start.'),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -160,6 +175,9 @@ export const ConfigSchema = EnvSchema.superRefine((cfg, ctx) => {
         });
       }
     }
+  }
+  if (cfg.ROLES.includes('gateway') && cfg.SHUTDOWN_TIMEOUT <= cfg.SHUTDOWN_DRAIN) {
+    ctx.addIssue({ code: 'custom', path: ['SHUTDOWN_TIMEOUT'], message: 'must be longer than SHUTDOWN_DRAIN, which the gateway spends closing its clients' });
   }
   if (cfg.ROLES.includes('gateway') && !cfg.JWT_SECRET && !cfg.JWT_PUBLIC_KEY && !cfg.JWKS_URL) {
     ctx.addIssue({

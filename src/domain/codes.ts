@@ -132,6 +132,7 @@ export const RefusalReason = {
   Origin: 'origin',
   TooManyConnections: 'too_many_connections',
   ShuttingDown: 'shutting_down',
+  OverCapacity: 'over_capacity',
 } as const;
 export type RefusalReason = AuthFailure | (typeof RefusalReason)[keyof typeof RefusalReason];
 

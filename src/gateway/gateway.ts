@@ -20,9 +20,11 @@ import { serverFrame } from '../domain/frames.js';
 import type { ChangeFeed, FeedItem } from '../feed/types.js';
 import { Cors } from '../http/cors.js';
 import type { TemplatedApp } from '../http/uws.js';
+import { sleep } from '../lifecycle/retry.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Connection, Socket } from './connection.js';
+import { Admission } from './admission.js';
 import { Delivery } from './delivery.js';
 import { Heartbeat } from './heartbeat.js';
 import { Inbound } from './inbound.js';
@@ -43,6 +45,7 @@ export type GatewayOptions = Pick<
   | 'GATEWAY_MAX_CONNECTIONS_PER_SUB'
   | 'GATEWAY_EXPIRING_NOTICE'
   | 'GATEWAY_REPLAY_LIMIT'
+  | 'GATEWAY_ACCEPT_RATE'
 >;
 
 export interface GatewayDeps {
@@ -60,6 +63,10 @@ const MAX_UWS_PAYLOAD = 16_777_216;
 const HARD_STOP_ROOM = 4_194_304;
 /** Frames beyond GATEWAY_MAX_SUBSCRIPTIONS a reconnecting client may send at once (ping, auth). */
 const BURST_SPARE = 8;
+/** A drain closes at least this many clients a second, however long SHUTDOWN_DRAIN is. */
+const DRAIN_MIN_RATE = 100;
+/** After the last close of a drain, how long the close handshakes may take. */
+const DRAIN_GRACE_MS = 2_000;
 
 export class Gateway {
   private readonly sockets: Sockets;
@@ -67,6 +74,7 @@ export class Gateway {
   private readonly upgrades: Upgrades;
   private readonly delivery: Delivery;
   private readonly heartbeat: Heartbeat;
+  private readonly admission: Admission;
   /** The filtered views held by this gateway's connections (and its SSE streams). */
   readonly views = new Views();
   private readonly sse: SseStreams;
@@ -77,9 +85,10 @@ export class Gateway {
     const burst = Math.max(2 * options.GATEWAY_RATE_LIMIT, options.GATEWAY_MAX_SUBSCRIPTIONS + BURST_SPARE);
     this.sockets = new Sockets(options.GATEWAY_MAX_BUFFER, 2 * options.GATEWAY_HEARTBEAT, deps.metrics, deps.log);
     this.subscriptions = new Subscriptions(options, deps.feed, this.views, this.sockets, deps.log);
-    this.upgrades = new Upgrades(options, deps.verifier, this.sockets, deps.metrics, burst);
+    this.admission = new Admission(options.GATEWAY_ACCEPT_RATE);
+    this.upgrades = new Upgrades(options, this.admission, deps.verifier, this.sockets, deps.metrics, burst);
     this.delivery = new Delivery(deps.app, options.GATEWAY_MAX_BUFFER, this.sockets, this.subscriptions, this.views, deps.metrics);
-    this.sse = new SseStreams(options, deps.feed, this.views, deps.verifier, this.sockets, new Cors(options.CORS_ORIGINS), deps.metrics, deps.log);
+    this.sse = new SseStreams(options, deps.feed, this.views, this.admission, deps.verifier, this.sockets, new Cors(options.CORS_ORIGINS), deps.metrics, deps.log);
     this.sse.mount(deps.app);
     this.heartbeat = new Heartbeat(options, deps.app, deps.feed, this.sockets, this.delivery, this.sse);
     const inbound = new Inbound(options, deps.verifier, this.sockets, this.subscriptions, burst);
@@ -131,9 +140,34 @@ export class Gateway {
     this.sse.dispatch(item);
   }
 
-  /** Refuses new upgrades (503) and closes every client with 1001. */
+  /**
+   * The drain (CONTRACT v1.1 section 1): refuses new upgrades (503 + Retry-After) and closes
+   * every client with 1001, spread evenly over `durationMs` — at least DRAIN_MIN_RATE a
+   * second, so that a small gateway does not linger — so that they do not all reconnect
+   * elsewhere in the same instant. Resolves once every client is gone.
+   */
+  async drain(durationMs: number): Promise<void> {
+    this.admission.draining = true;
+    const clients = [...this.sockets.open];
+    const streams = this.sse.size;
+    const total = clients.length + streams;
+    if (total > 0) {
+      const spacingMs = Math.min(durationMs / total, 1_000 / DRAIN_MIN_RATE);
+      const start = Date.now();
+      for (let i = 0; i < clients.length; i++) {
+        const due = start + i * spacingMs;
+        if (due > Date.now()) await sleep(due - Date.now());
+        this.sockets.kill(clients[i]!, CloseCode.ServerShutdown);
+      }
+      const due = start + clients.length * spacingMs;
+      await this.sse.drain(Math.max(0, start + total * spacingMs - Math.max(due, Date.now())));
+    }
+    await Promise.race([this.sockets.whenEmpty(), sleep(DRAIN_GRACE_MS)]);
+  }
+
+  /** Refuses new upgrades and closes every client with 1001 at once (after a drain, or in tests). */
   stop(): void {
-    this.upgrades.stopping = true;
+    this.admission.draining = true;
     this.heartbeat.stop();
     for (const ws of [...this.sockets.open]) this.sockets.kill(ws, CloseCode.ServerShutdown);
     this.sse.stop();

@@ -27,8 +27,10 @@ import type { Cors } from '../http/cors.js';
 import { errorBody } from '../http/errors.js';
 import { statusLine } from '../http/status.js';
 import type { HttpResponse, TemplatedApp } from '../http/uws.js';
+import { sleep } from '../lifecycle/retry.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Admission } from './admission.js';
 import type { GatewayOptions } from './gateway.js';
 import type { Sockets } from './sockets.js';
 import { canonicalTopic, Views } from './views.js';
@@ -84,6 +86,7 @@ export class SseStreams {
     private readonly options: GatewayOptions,
     private readonly feed: ChangeFeed,
     private readonly views: Views,
+    private readonly admission: Admission,
     private readonly verifier: TokenVerifier,
     private readonly sockets: Sockets,
     private readonly cors: Cors,
@@ -119,6 +122,20 @@ export class SseStreams {
     }
   }
 
+  /** Ends every stream, spread over `durationMs` (the drain); new streams are refused meanwhile. */
+  async drain(durationMs: number): Promise<void> {
+    this.stopping = true;
+    const streams = [...this.streams];
+    const start = Date.now();
+    for (let i = 0; i < streams.length; i++) {
+      const due = start + (i * durationMs) / streams.length;
+      if (due > Date.now()) await sleep(due - Date.now());
+      const stream = streams[i]!;
+      if (!stream.closed) stream.res.cork(() => stream.res.end());
+      this.close(stream);
+    }
+  }
+
   /** Ends every stream (the client reconnects elsewhere with its Last-Event-ID). */
   stop(): void {
     this.stopping = true;
@@ -144,7 +161,11 @@ export class SseStreams {
       if (!(err instanceof BadRequest)) throw err;
       return this.refuse(res, origin, 400, err.code, err.message);
     }
-    if (this.stopping) return this.refuse(res, origin, 503, RefusalReason.ShuttingDown, 'server shutting down');
+    const admitted = this.stopping ? ({ ok: false, retryAfterSeconds: 1, reason: 'draining' } as const) : this.admission.admit();
+    if (!admitted.ok) {
+      const reason = admitted.reason === 'draining' ? RefusalReason.ShuttingDown : RefusalReason.OverCapacity;
+      return this.refuse(res, origin, 503, reason, admitted.reason === 'draining' ? 'server shutting down' : 'too many connections at once; retry later', { 'retry-after': String(admitted.retryAfterSeconds) });
+    }
     token = parseBearer(authorization || undefined) ?? token;
     if (!token) return this.refuse(res, origin, 401, 'missing', 'a bearer token is required (Authorization header or access_token)');
     let principal: Principal;
@@ -286,12 +307,13 @@ export class SseStreams {
     this.metrics.sseStreams.dec();
   }
 
-  private refuse(res: HttpResponse, origin: string, status: number, code: HttpErrorCode | RefusalReason, message: string): void {
+  private refuse(res: HttpResponse, origin: string, status: number, code: HttpErrorCode | RefusalReason, message: string, headers: Record<string, string> = {}): void {
     if (status === 401 || status === 429 || status === 503) this.metrics.wsAuthFailures.inc({ reason: code });
     res.cork(() => {
       res.writeStatus(statusLine(status));
       this.cors.headers(res, origin);
       res.writeHeader('content-type', 'application/json');
+      for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
       res.end(errorBody(code, message));
     });
   }

@@ -15,14 +15,13 @@ import type { HttpRequest, HttpResponse, us_socket_context_t } from '../http/uws
 import type { Metrics } from '../observability/metrics.js';
 import { expiringAt, type Connection } from './connection.js';
 import type { GatewayOptions } from './gateway.js';
+import type { Admission } from './admission.js';
 import type { Sockets } from './sockets.js';
 
 export class Upgrades {
-  /** Set when the gateway stops: every upgrade is refused with 503. */
-  stopping = false;
-
   constructor(
     private readonly options: GatewayOptions,
+    private readonly admission: Admission,
     private readonly verifier: TokenVerifier,
     private readonly sockets: Sockets,
     private readonly metrics: Metrics,
@@ -41,8 +40,13 @@ export class Upgrades {
     res.onAborted(() => {
       aborted = true;
     });
-    if (this.stopping) return this.refuse(res, 503, RefusalReason.ShuttingDown, 'server shutting down');
     if (!originAllowed(origin || undefined, this.options.CORS_ORIGINS)) return this.refuse(res, 403, RefusalReason.Origin, 'origin not allowed');
+    // Before the token: in a reconnect storm, refusing is cheap and verifying is not.
+    const admitted = this.admission.admit();
+    if (!admitted.ok) {
+      const reason = admitted.reason === 'draining' ? RefusalReason.ShuttingDown : RefusalReason.OverCapacity;
+      return this.refuse(res, 503, reason, admitted.reason === 'draining' ? 'server shutting down' : 'too many connections at once; retry later', { 'retry-after': String(admitted.retryAfterSeconds) });
+    }
     const offered = tokenFromSubprotocols(protocols || undefined);
     const token = parseBearer(authorization || undefined) ?? offered.token;
     if (!token) return this.refuse(res, 401, 'missing', 'a bearer token is required');
@@ -84,13 +88,12 @@ export class Upgrades {
     );
   }
 
-  private refuse(res: HttpResponse, status: 401 | 403 | 429 | 503, reason: RefusalReason, message: string): void {
+  private refuse(res: HttpResponse, status: 401 | 403 | 429 | 503, reason: RefusalReason, message: string, headers: Record<string, string> = {}): void {
     this.metrics.wsAuthFailures.inc({ reason });
-    res.cork(() =>
-      res
-        .writeStatus(statusLine(status))
-        .writeHeader('content-type', 'application/json')
-        .end(errorBody(reason, message)),
-    );
+    res.cork(() => {
+      res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json');
+      for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
+      res.end(errorBody(reason, message));
+    });
   }
 }

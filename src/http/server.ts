@@ -23,16 +23,20 @@ export class HttpServer {
     this.app = uWS.App();
   }
 
-  /** Answers every route nobody mounted with 404, then listens. Resolves with the port. */
-  async listen(host: string, port: number): Promise<number> {
+  /**
+   * Answers every route nobody mounted with 404, then listens. Resolves with the port.
+   * `reusePort`: share the port with other processes (SO_REUSEPORT, HTTP_REUSE_PORT), the
+   * kernel spreading connections over them; otherwise a port in use is an error.
+   */
+  async listen(host: string, port: number, reusePort = false): Promise<number> {
     this.app.any('/*', (res) => {
       res.cork(() => res.writeStatus(statusLine(404)).writeHeader('content-type', 'application/json').end(errorBody(HttpErrorCode.NotFound, 'no such route')));
     });
     await new Promise<void>((resolve, reject) => {
-      // Exclusive: uWS would otherwise share a fixed port with another process (SO_REUSEPORT)
-      // and the kernel would spread connections over both; a second process must fail instead.
+      // Exclusive unless asked: uWS would otherwise share a fixed port with another process
+      // (SO_REUSEPORT) and the kernel would spread connections over both, silently.
       const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => void;
-      listen.call(this.app, host, port, LISTEN_EXCLUSIVE_PORT, (socket) => {
+      listen.call(this.app, host, port, reusePort ? 0 : LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (!socket) return reject(new Error(`cannot listen on ${host}:${port} (in use?)`));
         this.listenSocket = socket;
         this.port = uWS.us_socket_local_port(socket);

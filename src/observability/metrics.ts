@@ -21,6 +21,14 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry, prefix: 'navimpact_process_' });
   return {
     registry,
+    processId: new Gauge({
+      name: 'navimpact_process_pid',
+      help: 'The process id: tells apart processes that share one HOST:PORT (HTTP_REUSE_PORT), which a scrape by address cannot.',
+      registers: [registry],
+      collect() {
+        this.set(process.pid);
+      },
+    }),
     relayLagSeconds: new Gauge({
       name: 'navimpact_relay_lag_seconds',
       help: 'Seconds from a change being written to its acknowledgement by NATS, for the last batch the relay published.',

@@ -83,7 +83,7 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
   rest.started();
   scrapers.start();
   cache.start();
-  const port = await http.listen(config.HOST, config.PORT);
+  const port = await http.listen(config.HOST, config.PORT, config.HTTP_REUSE_PORT);
   gateway.start();
   log.info({ code: LogCode.GatewayListening, host: config.HOST, port }, 'gateway listening');
 
@@ -92,6 +92,9 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
     gateway,
     rest,
     async stop() {
+      // New upgrades are refused (503) and clients closed over SHUTDOWN_DRAIN; REST still
+      // answers meanwhile. Then the port closes.
+      await gateway.drain(config.SHUTDOWN_DRAIN);
       http.close();
       gateway.stop();
       rest.stop();
