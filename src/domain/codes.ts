@@ -24,6 +24,8 @@ export const LogCode = {
   MigrationFailed: 'MigrationFailed',
   MigrationApplied: 'MigrationApplied',
   RoleStarted: 'RoleStarted',
+  HttpListening: 'HttpListening',
+  MetricsLocked: 'MetricsLocked',
   ShutdownStarted: 'ShutdownStarted',
   ShutdownStepFailed: 'ShutdownStepFailed',
   ShutdownTimeout: 'ShutdownTimeout',
@@ -49,6 +51,7 @@ export const LogCode = {
   // gateway
   GatewayListening: 'GatewayListening',
   GatewayFeedFailed: 'GatewayFeedFailed',
+  FeedStreamBroke: 'FeedStreamBroke',
   GatewayReplayFailed: 'GatewayReplayFailed',
   GatewaySlowConsumer: 'GatewaySlowConsumer',
   // cache and REST

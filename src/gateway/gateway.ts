@@ -127,6 +127,14 @@ export class Gateway {
     for (const ws of [...this.sockets.open]) this.sockets.kill(ws, CloseCode.ServerShutdown);
   }
 
+  /**
+   * Stream GRANTS broke (feed/continuity.ts): every client is closed with 1001, so that it
+   * reconnects and resumes, and learns from `recovered:false` to reload.
+   */
+  streamBroke(): void {
+    for (const ws of [...this.sockets.open]) this.sockets.kill(ws, CloseCode.ServerShutdown);
+  }
+
   /** Resolves once no connection is open (every close handler has run). */
   whenEmpty(): Promise<void> {
     return this.sockets.whenEmpty();

@@ -91,6 +91,11 @@ export class Rest {
     this.recent?.push({ seq: event.seq, json: event.json });
   }
 
+  /** Stream GRANTS broke (feed/continuity.ts): recent events of the older numbering are forgotten. */
+  streamBroke(): void {
+    this.recent?.clear();
+  }
+
   stop(): void {
     this.recent?.releaseAll();
   }
