@@ -16,12 +16,12 @@ import { hasCode, startService } from '../support/service.js';
 export const ROLES = ['gateway', 'relay', 'invalidator', 'ingest'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** What each role's process logs once it is ready. */
-const READY: Record<Role, string> = {
-  gateway: 'GatewayListening',
-  relay: 'RelayLeaderAcquired',
-  invalidator: 'HttpListening',
-  ingest: 'HttpListening',
+/** What each role's process logs once it is ready (the invalidator: once the cache has a watermark). */
+const READY: Record<Role, (line: string) => boolean> = {
+  gateway: hasCode('GatewayListening'),
+  relay: hasCode('RelayLeaderAcquired'),
+  invalidator: (l) => hasCode('InvalidatorReset')(l) || hasCode('InvalidatorResumed')(l),
+  ingest: hasCode('HttpListening'),
 };
 
 export interface OpsStack {
@@ -67,10 +67,12 @@ export async function startOpsStack(env: Record<string, string> = {}): Promise<O
         JWT_SECRET: SECRET,
         RELAY_LEADER_POLL: '250ms',
         DATABASE_POOL_SIZE: '3',
+        // A short fill window: the invalidator's reset waits it out twice.
+        CACHE_TOMBSTONE_TTL: '2s',
         ...env,
       });
       children[role] = child;
-      await child.waitFor(hasCode(READY[role]), 30_000, `${role} ready`);
+      await child.waitFor(READY[role], 30_000, `${role} ready`);
     },
     async stop(role, signal = 'SIGTERM') {
       await children[role]?.kill(signal);
