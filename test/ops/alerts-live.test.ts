@@ -31,7 +31,7 @@ beforeAll(async () => {
     ROLES.map((role) => ({ job: `navimpact-${role}`, port: stack.ports[role] })),
     stack.monitor,
   );
-  await expect.poll(async () => (await prometheus.targets()).filter((t) => t.health === 'up').length, { timeout: 30_000, interval: 250 }).toBe(ROLES.length);
+  await prometheus.allUp(ROLES.length);
 }, 180_000);
 
 afterAll(async () => {

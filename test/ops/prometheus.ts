@@ -147,6 +147,17 @@ export class PrivatePrometheus {
     return body.data.alerts.filter((a) => a.state === 'firing').map((a) => ({ name: a.labels.alertname!, labels: a.labels }));
   }
 
+  /** Resolves once every target is up; throws after `timeoutMs`. */
+  async allUp(count: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const targets = await this.targets();
+      if (targets.filter((t) => t.health === 'up').length === count) return;
+      if (Date.now() > deadline) throw new Error(`targets not all up after ${timeoutMs} ms: ${JSON.stringify(targets)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
   /** Targets' health, by job. */
   async targets(): Promise<{ job: string; health: string }[]> {
     const body = (await (await fetch(`${this.url}/api/v1/targets`)).json()) as { data: { activeTargets: { labels: { job: string }; health: string }[] } };

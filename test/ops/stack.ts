@@ -72,7 +72,8 @@ export async function startOpsStack(env: Record<string, string> = {}): Promise<O
         ...env,
       });
       children[role] = child;
-      await child.waitFor(READY[role], 30_000, `${role} ready`);
+      // Wide: on a loaded two-core machine a process takes tens of seconds to start.
+      await child.waitFor(READY[role], 90_000, `${role} ready`);
     },
     async stop(role, signal = 'SIGTERM') {
       await children[role]?.kill(signal);
