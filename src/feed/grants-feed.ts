@@ -71,6 +71,17 @@ export class GrantFeed implements ChangeFeed {
     })();
   }
 
+  /**
+   * The stream moved forward past `seq` with nothing in between (feed/continuity.ts saw
+   * its first sequence jump): the feed's position is `seq` from now on, so that positions
+   * before it are outside the stream for resuming clients and REST.
+   */
+  skipTo(seq: number): void {
+    if (seq <= this.head) return;
+    this.head = seq;
+    if (this.waiters.length) this.release();
+  }
+
   /** Resolves once the feed delivered `seq`, or after `timeoutMs` regardless. */
   reached(seq: number, timeoutMs: number): Promise<void> {
     if (this.head >= seq) return Promise.resolve();

@@ -74,6 +74,7 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
   const continuity = new FeedContinuity(feed, ({ head, first }) => {
     log.warn({ code: LogCode.FeedStreamBroke, head, first }, 'stream GRANTS moved forward (lost or restored): clients closed with 1001, in-process layer and recent events emptied');
     metrics.feedResets.inc();
+    feed.skipTo(first - 1);
     local?.clear();
     rest.streamBroke();
     // Redis entries are trusted again once the invalidator's watermark is in the new numbering.
