@@ -2,6 +2,8 @@
  * Entry point: `npm start` runs the roles named by ROLES in this process; `npm run migrate`
  * applies the migrations and exits. With src/roles/, this is the one place that knows every
  * role: roles meet only through Postgres and NATS, so any subset runs as its own process.
+ * Whatever its roles, a process listens on HOST:PORT for `/health` and `/metrics`
+ * (roles/process.ts), once every role started.
  *
  * Exit codes (domain/codes.ts `ExitCode`): 0 after an orderly shutdown, 78 for bad
  * configuration, 69 when Postgres or NATS cannot be reached at start-up, 70 after an
@@ -23,12 +25,13 @@ import { createMetrics } from './observability/metrics.js';
 import { defaultRelease } from './observability/release.js';
 import { flushReporting, initReporting, installCrashHandlers } from './observability/sentry.js';
 import type { RoleContext, RunningRole } from './roles/context.js';
+import { createProcessServer } from './roles/process.js';
 import { startGateway } from './roles/gateway.js';
 import { startIngest } from './roles/ingest.js';
 import { startInvalidator } from './roles/invalidator.js';
 import { startRelay } from './roles/relay.js';
 
-const fail = (code: ExitCode, message: string): never => failCli('navimpact', code, message);
+const fail: (code: ExitCode, message: string) => never = (code, message) => failCli('navimpact', code, message);
 
 /** Waits for in-flight Sentry events at shutdown at most this long. */
 const REPORTING_FLUSH_MS = 2_000;
@@ -96,9 +99,14 @@ async function main(command: string): Promise<void> {
   }
   shutdown.add('nats', () => nc.drain());
 
-  const metrics = createMetrics();
+  const metrics = createMetrics(config.ROLES);
   metrics.watchPool(pool);
-  const ctx: RoleContext = { config, log, nc, pool, metrics };
+  metrics.buildInfo.set({ release, roles: config.ROLES.join(',') }, 1);
+  const server = await createProcessServer({ config, log, nc, pool, metrics });
+  // Registered before the roles, so it runs after them: /health answers while they stop
+  // (the gateway role stops accepting connections itself, first).
+  shutdown.add('http server', () => server.close());
+  const ctx: RoleContext = server.context;
   const started: [Role, RunningRole][] = [];
   for (const role of config.ROLES) {
     try {
@@ -112,6 +120,14 @@ async function main(command: string): Promise<void> {
   // Steps run last-registered first: roles stop before the connections they used, and the
   // gateway first of all, so that its clients are drained while events still flow.
   for (const [role, running] of [...started.filter(([r]) => r !== 'gateway'), ...started.filter(([r]) => r === 'gateway')]) shutdown.add(role, () => running.stop());
+  let port: number;
+  try {
+    port = await server.listen();
+  } catch (err) {
+    log.fatal({ code: LogCode.StartupFailed, err }, 'cannot listen');
+    fail(ExitCode.Software, `cannot listen on ${config.HOST}:${config.PORT}: ${(err as Error).message}`);
+  }
+  for (const [, running] of started) running.listening?.(port);
   log.info({ config: redactConfig(config) }, 'started');
 }
 

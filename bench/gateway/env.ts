@@ -57,7 +57,7 @@ export async function setUp(): Promise<Env> {
   const db = await BenchDatabase.create(args['pg-url']!, 'bench_gateway');
   migrate(db.url);
   const committer = await Committer.create(db.url, CFG.rows, CFG.descriptionChars);
-  const relay = startTs('relay', 'src/main.ts', { ROLES: 'relay', DATABASE_URL: db.url, NATS_URL: nats.url, LOG_LEVEL: 'info', APP_ENV: 'production', DATABASE_POOL_SIZE: '2' });
+  const relay = startTs('relay', 'src/main.ts', { ROLES: 'relay', DATABASE_URL: db.url, NATS_URL: nats.url, LOG_LEVEL: 'info', APP_ENV: 'production', DATABASE_POOL_SIZE: '2', PORT: '0', JWT_SECRET });
   await relay.waitFor((l) => l.includes('"code":"RelayLeaderAcquired"'), 60_000);
   // The seed rows' insert events go out first; the bench starts once the log is empty.
   const c = new pg.Client({ connectionString: db.url });

@@ -129,7 +129,8 @@ function stats(values: number[]): LagStats {
 async function withRelay<T>(url: string, natsUrl: string, run: () => Promise<T>): Promise<T & { lagMs: LagStats; lagFromChangeMs: LagStats; events: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: url, NATS_URL: natsUrl, ROLES: 'relay', LOG_LEVEL: 'info', APP_ENV: 'production' },
+    // Every process listens (PORT 0: a free one) and, in production, verifies /metrics tokens.
+    env: { ...process.env, DATABASE_URL: url, NATS_URL: natsUrl, ROLES: 'relay', LOG_LEVEL: 'info', APP_ENV: 'production', PORT: '0', JWT_SECRET: 'bench-relay-secret-0123456789-abcdefghijkl' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   // The relay is ready once it leads.

@@ -23,8 +23,6 @@ export interface GrantsStreamOptions {
   maxAgeMs: number;
   /** Copies JetStream keeps of the stream (NATS_STREAM_REPLICAS): 1 on one server, 3 on a cluster. */
   replicas: number;
-  /** When the stream has to be created, its first sequence (keeps `seq` rising after a loss). */
-  firstSeq?: number;
 }
 
 export async function ensureGrantsStream(jsm: JetStreamManager, options: GrantsStreamOptions, log: Logger): Promise<void> {
@@ -43,10 +41,9 @@ export async function ensureGrantsStream(jsm: JetStreamManager, options: GrantsS
     },
     ['max_age', 'duplicate_window', 'subjects', 'num_replicas'],
     log,
-    // A stream created after a loss starts past the last position the relay recorded, so
-    // `seq` keeps rising for clients that resume.
-    options.firstSeq && options.firstSeq > 1 ? { first_seq: options.firstSeq } : {},
   );
+  // Whoever creates it, a stream created after a loss starts at 1: the relay then moves its
+  // numbering past every `seq` ever issued before it publishes (docs/capture.md).
 }
 
 export function isNotFound(err: unknown): boolean {
@@ -113,15 +110,14 @@ export async function ensureScrapeStreams(jsm: JetStreamManager, options: Scrape
 
 /**
  * Creates stream `wanted.name`, or brings the `tunable` settings of the existing one up to
- * date (others, like retention, cannot change in place; the replica count can, on a cluster). `onCreate` adds settings that only
- * apply when the stream is made. Safe to call from many processes at once.
+ * date (others, like retention, cannot change in place; the replica count can, on a cluster).
+ * Safe to call from many processes at once.
  */
 async function ensureStream(
   jsm: JetStreamManager,
   wanted: Partial<StreamConfig> & { name: string },
   tunable: (keyof StreamConfig)[],
   log: Logger,
-  onCreate: Partial<StreamConfig> = {},
 ): Promise<void> {
   let existing;
   try {
@@ -131,8 +127,8 @@ async function ensureStream(
   }
   if (!existing) {
     try {
-      await jsm.streams.add({ ...wanted, ...onCreate });
-      log.info({ code: LogCode.StreamConfigured, stream: wanted.name, ...(onCreate.first_seq === undefined ? {} : { firstSeq: onCreate.first_seq }) }, 'stream created');
+      await jsm.streams.add(wanted);
+      log.info({ code: LogCode.StreamConfigured, stream: wanted.name }, 'stream created');
       return;
     } catch (err) {
       // Created meanwhile by another process: fall through and compare.

@@ -20,7 +20,11 @@
  * With no watermark (a new or emptied Redis) or one older than the stream still holds, the
  * cache cannot be brought up to date from the stream: the invalidator deletes every cache
  * key, waits out the fill window (a fill whose database read began before the deletion is
- * refused after that), deletes again, and sets the watermark to the stream's head.
+ * refused after that), deletes again, and sets the watermark to the stream's head. The
+ * same happens when the stream's numbering jumps past the position (the relay moved it
+ * forward after a loss or a restore, docs/capture.md): seen at the next event, or, when
+ * none comes, by comparing the stream's first sequence with the position every
+ * CONTINUITY_CHECK_MS.
  */
 import { z } from 'zod';
 import { LogCode } from '../domain/codes.js';
@@ -47,6 +51,8 @@ const RETRY = { baseMs: 100, maxMs: 2_000 };
 const RESTART_MS = 1_000;
 /** Extra wait past the fill window during a reset, for clock granularity. */
 const RESET_MARGIN_MS = 100;
+/** While reading, how often the stream's first sequence is compared with the position. */
+export const CONTINUITY_CHECK_MS = 1_000;
 
 const decoder = new TextDecoder();
 const SUBJECT_PREFIX = Subjects.grantChanged('');
@@ -134,6 +140,18 @@ export class Invalidator {
     if (this.stopped) reading.stop();
     this.position = from - 1;
     let batch: StreamMessage[] = [];
+    let broke = false;
+    // No event may come for a long time after the stream jumped: look at its start.
+    const check = setInterval(() => {
+      this.source.bounds().then(
+        ({ first }) => {
+          if (batch.length > 0 || first <= this.position + 1) return;
+          broke = true;
+          reading.stop();
+        },
+        () => undefined,
+      );
+    }, CONTINUITY_CHECK_MS);
     try {
       for await (const m of reading.messages) {
         if (batch.length === 0 && m.seq > this.position + 1) {
@@ -146,7 +164,9 @@ export class Invalidator {
           batch = [];
         }
       }
+      if (broke && !this.stopped) throw new Restart('reset');
     } finally {
+      clearInterval(check);
       reading.stop();
     }
   }

@@ -89,6 +89,13 @@ export class LocalGrants {
     if (entry && entry.version < version) this.drop(id, entry);
   }
 
+  /** Forgets every entry and announced version (stream GRANTS broke: versions may go back after a restore). */
+  clear(): void {
+    this.entries.clear();
+    this.announced.clear();
+    this.chars = 0;
+  }
+
   private drop(id: string, entry: Entry): void {
     this.entries.delete(id);
     this.chars -= entry.json.length;

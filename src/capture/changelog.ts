@@ -102,3 +102,10 @@ export async function horizonPassed(client: pg.ClientBase, xid: string): Promise
   const { rows } = await client.query<{ passed: boolean }>('SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8 AS passed', [xid]);
   return rows[0]!.passed;
 }
+
+/**
+ * After a restore (or a point-in-time recovery) of the database: a new epoch, so that the
+ * log ids the restored database hands out again are never mistaken for the ones already in
+ * the stream, and a recorded position above every `seq` ever issued (docs/capture.md).
+ */
+export const RENUMBER_SQL = 'UPDATE public.relay_state SET epoch = pg_catalog.gen_random_uuid(), stream_seq = $1, published_at = NULL';

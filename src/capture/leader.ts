@@ -4,10 +4,20 @@
  *
  * # Failure
  * A failed publish keeps the changes in the log; the leader backs off, reconciles with the
- * stream (reads what reached it after the recorded position and forgets those changes)
- * and goes on, so a change is never published twice nor skipped. A change-log (database)
- * error ends the leadership: it propagates to relay.ts, which drops the connection and the
- * lock with it.
+ * stream (creates it if it is gone, reads what reached it after the recorded position and
+ * forgets those changes) and goes on, so a change is never published twice nor skipped. A
+ * change-log (database) error ends the leadership: it propagates to relay.ts, which drops
+ * the connection and the lock with it.
+ *
+ * # `seq` never goes back
+ * A stream that ends below the recorded position was lost and recreated, or restored from
+ * an older copy; `npm run restore` also records a position above everything issued. The
+ * leader then moves the stream's end forward to the recorded position plus SEQUENCE_GAP
+ * before it publishes: numbers that clients, the invalidator's watermark or REST pages
+ * have seen are never issued again, and the jump puts every older position outside the
+ * stream, so resuming clients get `recovered:false` and the cache is emptied. The gap
+ * covers the one batch a relay may have published without recording it (a batch is
+ * recorded before the next is sent).
  *
  * # Busy and idle
  * Busy, the leader polls the log every BUSY_POLL_MS and writers send no NOTIFY. After
@@ -44,6 +54,12 @@ export const RELAY_BACKOFF = { baseMs: 100, maxMs: 5_000 };
 const BUSY_POLL_MS = 5;
 /** Quiet time after which the leader turns idle and relies on NOTIFY. */
 const LINGER_MS = 250;
+/**
+ * How far past the recorded position a stream found behind it is moved: at least the
+ * largest RELAY_BATCH_SIZE (config/schema.ts), the most a relay can have published past
+ * the position it recorded.
+ */
+export const SEQUENCE_GAP = 10_000;
 
 /** A step that failed on the NATS side: retried without giving up the leadership. */
 class NatsStepError extends Error {
@@ -55,6 +71,8 @@ class NatsStepError extends Error {
 
 export class Leader {
   private failures = 0;
+  /** Id of the stream's last message, which the next batch chains to (publisher.ts). */
+  private lastMsgId: string | undefined;
 
   constructor(
     private readonly changes: ChangeLog,
@@ -71,7 +89,6 @@ export class Leader {
     // NATS may be down while we take over: keep the lock and retry until it answers.
     for (let attempt = 0; !this.wakeup.stopped; attempt++) {
       try {
-        await this.onStream(() => this.stream.ensure(state.streamSeq + 1));
         await this.reconcile(state);
         break;
       } catch (err) {
@@ -136,33 +153,49 @@ export class Leader {
     if (changes.length === 0) return 0;
     const base = state.streamSeq;
     const batch = changes.map((change, i): Outgoing => ({ event: this.toEvent(change, base + i + 1), msgId: msgIdOf(state.epoch, change.logId) }));
-    await this.onStream(() => this.stream.publish(base, batch));
+    await this.onStream(() => this.stream.publish(base, this.lastMsgId, batch));
     const ackedAt = Date.now();
     await this.changes.markPublished(
       changes.map((c) => c.logId),
       base + changes.length,
     );
     state.streamSeq = base + changes.length;
+    this.lastMsgId = batch[batch.length - 1]!.msgId;
+    this.metrics.relayStreamSeq.set(state.streamSeq);
     this.metrics.relayEventsPublished.inc(changes.length);
     for (const c of changes) this.metrics.relayLagHistogram.observe((ackedAt - c.changedAt.getTime()) / 1_000);
     this.metrics.relayLagSeconds.set((ackedAt - changes[changes.length - 1]!.changedAt.getTime()) / 1_000);
     return changes.length;
   }
 
-  /** Forgets the changes that reached the stream after the recorded position. */
+  /**
+   * Brings the recorded position and the stream together: forgets the changes that reached
+   * the stream after the recorded position, or moves a stream that ends below it forward.
+   */
   private async reconcile(state: RelayState): Promise<void> {
+    await this.onStream(() => this.stream.ensure());
     const tail = await this.onStream(() => this.stream.tail(state.epoch, state.streamSeq));
-    if (tail.lastSeq === state.streamSeq) return;
     if (tail.lastSeq < state.streamSeq) {
+      const to = state.streamSeq + SEQUENCE_GAP;
       this.log.error(
-        { code: LogCode.RelayStreamBehind, recorded: state.streamSeq, stream: tail.lastSeq },
-        'stream GRANTS is behind the recorded position (recreated or restored?); continuing from its end',
+        { code: LogCode.RelayStreamBehind, recorded: state.streamSeq, stream: tail.lastSeq, continuesAfter: to },
+        'stream GRANTS ends below the recorded position (lost, or restored from an older copy); moving it forward so that seq never goes back',
       );
-    } else {
+      // The stream first: a crash in between leaves it ahead of the record, which the next
+      // reconcile takes as it is.
+      await this.onStream(() => this.stream.advance(to));
+      await this.changes.markPublished([], to);
+      state.streamSeq = to;
+      this.lastMsgId = undefined;
+    } else if (tail.lastSeq > state.streamSeq) {
       this.log.info({ code: LogCode.RelayReconciled, from: state.streamSeq, to: tail.lastSeq, found: tail.logIds.length }, 'reconciled with the stream');
+      await this.changes.markPublished(tail.logIds, tail.lastSeq);
+      state.streamSeq = tail.lastSeq;
+      this.lastMsgId = tail.lastMsgId;
+    } else {
+      this.lastMsgId = tail.lastMsgId;
     }
-    await this.changes.markPublished(tail.logIds, tail.lastSeq);
-    state.streamSeq = tail.lastSeq;
+    this.metrics.relayStreamSeq.set(state.streamSeq);
   }
 
   private async onStream<T>(op: () => Promise<T>): Promise<T> {

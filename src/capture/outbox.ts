@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { ensureGrantsStream } from '../bus/streams.js';
 import type { Logger } from '../observability/log.js';
 import { currentXmax, horizonPassed, markPublished, readBatch, readState, setRelayIdle, type LoggedChange, type RelayState } from './changelog.js';
-import { publishChain, readStreamTail, type Outgoing, type StreamTail } from './publisher.js';
+import { advanceStream, publishChain, readStreamTail, type Outgoing, type StreamTail } from './publisher.js';
 
 /** The change log, on the leader's connection (which holds the publishing lock). */
 export interface ChangeLog {
@@ -29,12 +29,14 @@ export interface ChangeLog {
 
 /** Stream GRANTS. Every method may fail while NATS is away; the loop retries. */
 export interface EventStream {
-  /** Creates the stream (starting after `firstSeq - 1`) or brings its settings up to date. */
-  ensure(firstSeq: number): Promise<void>;
-  /** Publishes `batch` as a chain directly after stream sequence `base` (publisher.ts). */
-  publish(base: number, batch: readonly Outgoing[]): Promise<void>;
-  /** What the stream holds after `after`: its last sequence and this epoch's log ids. */
+  /** Creates the stream or brings its settings up to date. */
+  ensure(): Promise<void>;
+  /** Publishes `batch` as a chain directly after stream sequence `base`, whose message has id `lastMsgId` (publisher.ts). */
+  publish(base: number, lastMsgId: string | undefined, batch: readonly Outgoing[]): Promise<void>;
+  /** What the stream holds after `after`: its last sequence, its last message id and this epoch's log ids. */
   tail(epoch: string, after: number): Promise<StreamTail>;
+  /** Moves the stream's end forward to `lastSeq` (it is empty afterwards): `seq` never goes back. */
+  advance(lastSeq: number): Promise<void>;
 }
 
 export function pgChangeLog(client: pg.ClientBase): ChangeLog {
@@ -59,8 +61,9 @@ export interface NatsEventStreamOptions {
 
 export function natsEventStream(js: JetStreamClient, jsm: JetStreamManager, options: NatsEventStreamOptions, log: Logger): EventStream {
   return {
-    ensure: (firstSeq) => ensureGrantsStream(jsm, { maxAgeMs: options.maxAgeMs, replicas: options.replicas, firstSeq }, log),
-    publish: (base, batch) => publishChain(js, base, batch, options.publishTimeoutMs),
+    ensure: () => ensureGrantsStream(jsm, { maxAgeMs: options.maxAgeMs, replicas: options.replicas }, log),
+    publish: (base, lastMsgId, batch) => publishChain(js, base, lastMsgId, batch, options.publishTimeoutMs),
     tail: (epoch, after) => readStreamTail(jsm, epoch, after),
+    advance: (lastSeq) => advanceStream(jsm, lastSeq),
   };
 }

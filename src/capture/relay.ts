@@ -55,6 +55,8 @@ export class Relay {
   private readonly wakeup = new Wakeup();
   private running: Promise<void> | undefined;
   private stream: EventStream | undefined;
+  /** True while this process holds the publishing lock. */
+  leading = false;
 
   constructor(
     private readonly options: RelayOptions,
@@ -87,6 +89,7 @@ export class Relay {
       } catch (err) {
         if (!this.wakeup.stopped) this.log.warn({ code: LogCode.RelayDatabaseError, err }, 'relay lost its database connection; campaigning again');
       } finally {
+        this.leading = false;
         this.metrics.relayLeader.set(0);
         await client.end().catch(() => undefined);
       }
@@ -103,6 +106,7 @@ export class Relay {
       const { rows } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', [...RELAY_LOCK]);
       if (rows[0]?.got) {
         this.log.info({ code: LogCode.RelayLeaderAcquired }, 'relay is the publisher');
+        this.leading = true;
         this.metrics.relayLeader.set(1);
         try {
           await this.lead(client);

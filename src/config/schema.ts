@@ -73,8 +73,8 @@ export const EnvSchema = z.object({
     .describe(
       'Copies JetStream keeps of streams GRANTS, SCRAPE and SCRAPE_REJECTED: 1 on a single nats-server, 3 on a three-node cluster (an existing stream is scaled to it at start-up).',
     ),
-  HOST: z.string().min(1).default('127.0.0.1').describe('Address the gateway listens on.'),
-  PORT: z.coerce.number().int().min(0).max(65_535).default(8080).describe('Port the gateway listens on (0 picks a free one).'),
+  HOST: z.string().min(1).default('127.0.0.1').describe('Address every process listens on (`/health`, `/metrics`, and the gateway\'s routes where it runs).'),
+  PORT: z.coerce.number().int().min(0).max(65_535).default(8080).describe('Port every process listens on (0 picks a free one).'),
   CORS_ORIGINS: commaList.pipe(z.array(origin)).default([]).describe('Comma list of exact browser origins allowed by CORS and the WebSocket `Origin` check.'),
   SENTRY_DSN: urlWithScheme(['http:', 'https:'])
     .optional()
@@ -179,12 +179,23 @@ export const ConfigSchema = EnvSchema.superRefine((cfg, ctx) => {
   if (cfg.ROLES.includes('gateway') && cfg.SHUTDOWN_TIMEOUT <= cfg.SHUTDOWN_DRAIN) {
     ctx.addIssue({ code: 'custom', path: ['SHUTDOWN_TIMEOUT'], message: 'must be longer than SHUTDOWN_DRAIN, which the gateway spends closing its clients' });
   }
-  if (cfg.ROLES.includes('gateway') && !cfg.JWT_SECRET && !cfg.JWT_PUBLIC_KEY && !cfg.JWKS_URL) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['JWT_SECRET'],
-      message: 'the gateway role needs JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL to verify tokens',
-    });
+  // Every process serves /metrics to monitor and admin tokens (CONTRACT v1.1 section 1):
+  // in production each needs a key to verify them; elsewhere a process without the gateway
+  // may start without one (its /metrics is refused, docs/operations.md).
+  if (!cfg.JWT_SECRET && !cfg.JWT_PUBLIC_KEY && !cfg.JWKS_URL) {
+    if (cfg.ROLES.includes('gateway')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET'],
+        message: 'the gateway role needs JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL to verify tokens',
+      });
+    } else if (cfg.APP_ENV === 'production') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET'],
+        message: 'every process needs JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL when APP_ENV=production, to verify the tokens of /metrics',
+      });
+    }
   }
 });
 

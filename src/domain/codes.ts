@@ -24,6 +24,8 @@ export const LogCode = {
   MigrationFailed: 'MigrationFailed',
   MigrationApplied: 'MigrationApplied',
   RoleStarted: 'RoleStarted',
+  HttpListening: 'HttpListening',
+  MetricsLocked: 'MetricsLocked',
   ShutdownStarted: 'ShutdownStarted',
   ShutdownStepFailed: 'ShutdownStepFailed',
   ShutdownTimeout: 'ShutdownTimeout',
@@ -50,6 +52,7 @@ export const LogCode = {
   GatewayListening: 'GatewayListening',
   GatewayFeedFailed: 'GatewayFeedFailed',
   FeedEventInvalid: 'FeedEventInvalid',
+  FeedStreamBroke: 'FeedStreamBroke',
   GatewayReplayFailed: 'GatewayReplayFailed',
   GatewaySlowConsumer: 'GatewaySlowConsumer',
   // cache and REST
@@ -190,6 +193,8 @@ export const ExitCode = {
   ShutdownDeadline: 1,
   /** Bad command-line arguments or an unknown command (EX_USAGE). */
   Usage: 64,
+  /** A file that is not what the command reads, e.g. not a backup (EX_DATAERR). */
+  DataError: 65,
   /** Postgres or NATS unreachable at start-up (EX_UNAVAILABLE). */
   Unavailable: 69,
   /** An unhandled error, or a failed migration (EX_SOFTWARE). */

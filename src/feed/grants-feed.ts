@@ -143,6 +143,17 @@ export class GrantFeed implements ChangeFeed {
   }
 
   /**
+   * The stream moved forward past `seq` with nothing in between (feed/continuity.ts saw
+   * its first sequence jump): the feed's position is `seq` from now on, so that positions
+   * before it are outside the stream for resuming clients and REST.
+   */
+  skipTo(seq: number): void {
+    if (seq <= this.head) return;
+    this.head = seq;
+    if (this.waiters.length) this.release();
+  }
+
+  /**
    * Resolves once the feed delivered `seq`, after `timeoutMs`, or when `signal` aborts,
    * whichever comes first; each of the three removes the waiter. With MAX_WAITERS already
    * waiting it resolves at once (the caller then finds the position not reached).

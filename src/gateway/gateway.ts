@@ -173,6 +173,15 @@ export class Gateway {
     this.sse.stop();
   }
 
+  /**
+   * Stream GRANTS broke (feed/continuity.ts): every client is closed with 1001, so that it
+   * reconnects and resumes, and learns from `recovered:false` to reload.
+   */
+  streamBroke(): void {
+    for (const ws of [...this.sockets.open]) this.sockets.kill(ws, CloseCode.ServerShutdown);
+    this.sse.endAll();
+  }
+
   /** Resolves once no connection is open (every close handler has run). */
   whenEmpty(): Promise<void> {
     return this.sockets.whenEmpty();

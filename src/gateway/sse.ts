@@ -139,6 +139,11 @@ export class SseStreams {
   /** Ends every stream (the client reconnects elsewhere with its Last-Event-ID). */
   stop(): void {
     this.stopping = true;
+    this.endAll();
+  }
+
+  /** Ends every stream and stays open for new ones (the stream broke: clients resume and get `reset`). */
+  endAll(): void {
     for (const stream of [...this.streams]) {
       if (!stream.closed) stream.res.cork(() => stream.res.end());
       this.close(stream);

@@ -8,6 +8,11 @@
  * route's `signal` fires so that waits (long-poll) are released at once. Each answer is
  * written inside `cork`, in one piece.
  *
+ * # Metrics
+ * Each answer counts in `navimpact_http_requests_total{route,status}` and its time from
+ * arrival to the write in `navimpact_http_request_duration_seconds{route}`; a request whose
+ * client went away is in neither.
+ *
  * # Errors
  * A route throws `HttpError` for every answer that is not a success; the wrapper writes
  * its body (errors.ts) with its status. Anything else is a bug: logged with code
@@ -33,6 +38,7 @@ const JSON_TYPE = 'application/json';
 
 export class Router {
   private readonly counters = new Map<string, { inc(): void }>();
+  private readonly timers = new Map<string, { observe(seconds: number): void }>();
 
   constructor(
     private readonly app: TemplatedApp,
@@ -44,14 +50,15 @@ export class Router {
     this.app.get(pattern, (res, req) => {
       const params: string[] = [];
       for (let i = 0; i < paramCount; i++) params.push(req.getParameter(i) ?? '');
+      const started = performance.now();
       const request = new Incoming(req.getUrl(), req.getQuery() ?? '', params, req.getHeader('authorization'), req.getHeader('origin'), req.getHeader('if-none-match'));
       res.onAborted(() => request.abort());
-      this.run(res, request, name, handler);
+      this.run(res, request, name, handler, started);
     });
     this.app.options(pattern, (res, req) => this.count('preflight', this.options.cors.preflight(res, req.getHeader('origin'))));
   }
 
-  private run(res: HttpResponse, req: Incoming, name: string, handler: Handler): void {
+  private run(res: HttpResponse, req: Incoming, name: string, handler: Handler, started: number): void {
     let pending: Promise<Reply> | Reply;
     try {
       if (req.query.length > MAX_QUERY_BYTES) throw new HttpError(414, HttpErrorCode.QueryTooLong, `the query string is longer than ${MAX_QUERY_BYTES} bytes`);
@@ -60,8 +67,8 @@ export class Router {
       pending = Promise.reject(err);
     }
     Promise.resolve(pending).then(
-      (reply) => this.write(res, req, name, reply),
-      (err: unknown) => this.write(res, req, name, this.errorReply(err, req, name)),
+      (reply) => this.write(res, req, name, reply, started),
+      (err: unknown) => this.write(res, req, name, this.errorReply(err, req, name), started),
     );
   }
 
@@ -71,10 +78,11 @@ export class Router {
     return { status: 500, body: errorBody(HttpErrorCode.Internal, 'internal error') };
   }
 
-  private write(res: HttpResponse, req: Incoming, name: string, reply: Reply): void {
+  private write(res: HttpResponse, req: Incoming, name: string, reply: Reply, started: number): void {
     if (req.aborted) return;
     const status = reply.status ?? 200;
     this.count(name, status);
+    this.time(name, started);
     res.cork(() => {
       res.writeStatus(statusLine(status));
       this.options.cors.headers(res, req.header('origin'));
@@ -90,5 +98,11 @@ export class Router {
     let child = this.counters.get(key);
     if (!child) this.counters.set(key, (child = this.options.metrics.httpRequests.labels({ route, status: String(status) })));
     child.inc();
+  }
+
+  private time(route: string, started: number): void {
+    let child = this.timers.get(route);
+    if (!child) this.timers.set(route, (child = this.options.metrics.httpDuration.labels({ route })));
+    child.observe((performance.now() - started) / 1_000);
   }
 }

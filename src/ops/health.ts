@@ -1,88 +1,142 @@
 /**
- * `GET /health` (CONTRACT section 6; no token): 200 with `status` `ok` or `degraded`, or
- * 503 when Postgres or NATS cannot be reached (the service cannot answer or stay live
- * without them). Redis away, the relay behind, or a scraper not up make it `degraded`:
- * requests are still answered, from Postgres. Each check has its own deadline, so a hung
- * dependency makes the check fail rather than the probe hang.
+ * The checks `/health` runs (checks.ts), one factory per dependency or role. Postgres and
+ * NATS are critical (CONTRACT section 6: 503 when either cannot be reached); the others
+ * make the answer `degraded`: Redis away or the invalidator behind (requests are answered
+ * from Postgres), the relay behind or standing by, a scraper not up, the gateway's feed
+ * stopped, ingest unable to read its consumer.
  */
 import type pg from 'pg';
 import type { NatsConnection } from 'nats';
 import type { Freshness } from '../cache/freshness.js';
 import type { GrantCache } from '../cache/store.js';
-import type { Reply } from '../http/request.js';
+import type { ChangeFeed } from '../feed/types.js';
+import type { CheckResult, HealthCheck } from './checks.js';
 import type { ScraperWatch } from './scrapers.js';
 
-const CHECK_TIMEOUT_MS = 1_000;
 /** The relay counts as behind when a change has waited longer than this to be published. */
 export const RELAY_BEHIND_SECONDS = 10;
+/** The invalidator counts as behind when the oldest event it has not applied is older than this. */
+export const INVALIDATOR_BEHIND_SECONDS = 10;
 
-type Check = { status: 'ok' | 'degraded' | 'down'; [detail: string]: unknown };
-
-function within<T>(promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-async function timed(check: () => Promise<Check>): Promise<Check> {
-  const started = performance.now();
-  try {
-    const result = await within(check());
-    return { ...result, latencyMs: Math.round((performance.now() - started) * 10) / 10 };
-  } catch (err) {
-    return { status: 'down', error: (err as Error).message };
-  }
-}
-
-export interface HealthDeps {
-  pool: pg.Pool;
-  nc: NatsConnection;
-  cache: GrantCache;
-  scrapers: ScraperWatch;
-  freshness: Freshness;
-}
-
-export async function health(deps: HealthDeps): Promise<Reply> {
-  const [database, relay, nats, redis] = await Promise.all([
-    timed(async () => {
-      await deps.pool.query('SELECT 1');
+/** `database`: a round trip through the process's pool. Critical. */
+export function databaseCheck(pool: pg.Pool): HealthCheck {
+  return {
+    critical: true,
+    async run() {
+      await pool.query('SELECT 1');
       return { status: 'ok' };
-    }),
-    timed(async () => {
-      const { rows } = await deps.pool.query<{ pending: number; oldest: number | null }>(
-        `SELECT count(*)::int AS pending, extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS oldest FROM grant_changes`,
-      );
-      const { pending, oldest } = rows[0]!;
-      return { status: oldest !== null && oldest > RELAY_BEHIND_SECONDS ? 'degraded' : 'ok', pending, oldestPendingSeconds: oldest };
-    }),
-    timed(async () => {
-      if (deps.nc.isClosed()) throw new Error('connection closed');
-      await deps.nc.rtt();
-      return { status: 'ok' };
-    }),
-    timed(async () => {
-      if (!(await deps.cache.ping())) return { status: 'degraded', error: 'Redis unreachable; serving from Postgres' };
-      // Cached grants are only served once the invalidator has caught up (docs/cache.md).
-      const watermark = await deps.cache.watermark();
-      const required = deps.freshness.required();
+    },
+  };
+}
+
+/** `nats`: the connection is open and answers a ping. Critical. */
+export function natsCheck(nc: NatsConnection): HealthCheck {
+  return {
+    critical: true,
+    async run() {
+      if (nc.isClosed()) throw new Error('connection closed');
+      await nc.rtt();
+      return { status: 'ok', server: nc.getServer() };
+    },
+  };
+}
+
+/** The change log's backlog: how many changes wait to be published, and for how long. */
+export async function relayBacklog(pool: pg.Pool): Promise<{ pending: number; oldestSeconds: number | null }> {
+  const { rows } = await pool.query<{ pending: number; oldest: number | null }>(
+    `SELECT count(*)::int AS pending, extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS oldest FROM grant_changes`,
+  );
+  return { pending: rows[0]!.pending, oldestSeconds: rows[0]!.oldest };
+}
+
+/**
+ * `relay`: the change log's backlog, degraded when a change waited more than
+ * RELAY_BEHIND_SECONDS; in a relay process also whether this one leads or stands by.
+ */
+export function relayCheck(pool: pg.Pool, leading?: () => boolean): HealthCheck {
+  return {
+    critical: false,
+    async run() {
+      const { pending, oldestSeconds } = await relayBacklog(pool);
+      const behind = oldestSeconds !== null && oldestSeconds > RELAY_BEHIND_SECONDS;
+      return {
+        status: behind ? 'degraded' : 'ok',
+        pending,
+        oldestPendingSeconds: oldestSeconds,
+        ...(leading ? { role: leading() ? 'leader' : 'standby' } : {}),
+      };
+    },
+  };
+}
+
+/** `redis`: the cache is reachable and its watermark covers what this gateway must reflect (docs/cache.md). */
+export function cacheCheck(cache: GrantCache, freshness: Freshness): HealthCheck {
+  return {
+    critical: false,
+    async run(): Promise<CheckResult> {
+      if (!(await cache.ping())) return { status: 'degraded', error: 'Redis unreachable; serving from Postgres' };
+      const watermark = await cache.watermark();
+      const required = freshness.required();
       if (watermark === null) return { status: 'degraded', watermark, error: 'no invalidation watermark: is an invalidator running?' };
       if (watermark < required) return { status: 'degraded', watermark, required, error: 'the invalidator is behind; serving from Postgres' };
       return { status: 'ok', watermark };
-    }),
-  ]);
-  const sources = deps.scrapers.report();
-  const scrapers: Check = { status: Object.values(sources).every((s) => s.up) ? 'ok' : 'degraded', sources };
-  if (relay.status === 'down') relay.status = 'degraded';
-  const checks = { database, redis, nats, relay, scrapers };
-  const unavailable = database.status === 'down' || nats.status === 'down';
-  const degraded = Object.values(checks).some((c) => c.status !== 'ok');
+    },
+  };
+}
+
+/** `scrapers`: every source this gateway heard of is up (ops/scrapers.ts). */
+export function scrapersCheck(scrapers: ScraperWatch): HealthCheck {
   return {
-    status: unavailable ? 503 : 200,
-    headers: { 'cache-control': 'no-store' },
-    body: JSON.stringify({ status: degraded ? 'degraded' : 'ok', checks }),
+    critical: false,
+    async run() {
+      const sources = scrapers.report();
+      return { status: Object.values(sources).every((s) => s.up) ? 'ok' : 'degraded', sources };
+    },
+  };
+}
+
+/** `feed`: this gateway's feed of stream GRANTS delivers events. */
+export function feedCheck(feed: ChangeFeed): HealthCheck {
+  return {
+    critical: false,
+    async run() {
+      return feed.live ? { status: 'ok', head: feed.head } : { status: 'degraded', head: feed.head, error: 'the feed of stream GRANTS stopped: live views are not updated' };
+    },
+  };
+}
+
+/** What the invalidator check reads (roles/invalidator.ts builds it). */
+export interface InvalidatorProbe {
+  /** Watermark in Redis; throws when Redis cannot be reached. */
+  watermark(): Promise<number | null>;
+  /** Events not yet applied, and the age in seconds of the oldest of them. */
+  lag(): Promise<{ behind: number; seconds: number }>;
+}
+
+/** `invalidator`: Redis reachable, and the oldest event not applied younger than INVALIDATOR_BEHIND_SECONDS. */
+export function invalidatorCheck(probe: InvalidatorProbe): HealthCheck {
+  return {
+    critical: false,
+    async run(): Promise<CheckResult> {
+      let watermark: number | null;
+      try {
+        watermark = await probe.watermark();
+      } catch (err) {
+        return { status: 'degraded', error: `Redis unreachable: ${(err as Error).message}` };
+      }
+      const { behind, seconds } = await probe.lag();
+      return { status: seconds > INVALIDATOR_BEHIND_SECONDS ? 'degraded' : 'ok', watermark, behindEvents: behind, lagSeconds: seconds };
+    },
+  };
+}
+
+/** `ingest`: the records waiting in its consumer of stream SCRAPE. */
+export function ingestCheck(pending: () => Promise<{ waiting: number; inFlight: number }>): HealthCheck {
+  return {
+    critical: false,
+    async run() {
+      const { waiting, inFlight } = await pending();
+      return { status: 'ok', waitingRecords: waiting, inFlightRecords: inFlight };
+    },
   };
 }

@@ -7,7 +7,7 @@
  */
 import type { NatsConnection, Subscription } from 'nats';
 import { LogCode } from '../domain/codes.js';
-import { ScrapeStatus, ScrapeSubjects, SourceName, type ScrapeState } from '../domain/scrape-status.js';
+import { SCRAPE_STATES, ScrapeStatus, ScrapeSubjects, SourceName, type ScrapeState } from '../domain/scrape-status.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -59,12 +59,14 @@ export class ScraperWatch {
     });
   }
 
-  /** Every known source, and whether it counts as up now; updates the gauge. */
+  /** Every known source, and whether it counts as up now; updates the gauges (up, state, last ok). */
   report(now = Date.now()): Record<string, SourceHealth> {
     const out: Record<string, SourceHealth> = {};
     for (const [name, s] of this.sources) {
       const up = s.state === 'ok' && s.lastOk !== undefined && now - s.lastOk <= this.staleAfterMs;
       this.metrics.scraperUp.set({ source: name }, up ? 1 : 0);
+      for (const state of SCRAPE_STATES) this.metrics.scraperState.set({ source: name, state }, s.state === state ? 1 : 0);
+      this.metrics.scraperLastOk.set({ source: name }, s.lastOk === undefined ? 0 : s.lastOk / 1_000);
       out[name] = { state: s.state, at: s.at, lastOkAt: s.lastOk === undefined ? null : new Date(s.lastOk).toISOString(), ...(s.detail === undefined ? {} : { detail: s.detail }), up };
     }
     return out;

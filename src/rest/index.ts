@@ -91,6 +91,11 @@ export class Rest {
     if (item.change) this.recent?.push({ seq: item.seq, json: item.json });
   }
 
+  /** Stream GRANTS broke (feed/continuity.ts): recent events of the older numbering are forgotten. */
+  streamBroke(): void {
+    this.recent?.clear();
+  }
+
   stop(): void {
     this.recent?.releaseAll();
   }

@@ -89,6 +89,13 @@ export class RecentChanges {
     return this.waiters.size;
   }
 
+  /** Forgets every event (stream GRANTS broke: they belong to an older numbering). */
+  clear(): void {
+    this.ring.length = 0;
+    this.start = 0;
+    this.chars = 0;
+  }
+
   /** Wakes every waiter (shutdown). */
   releaseAll(): void {
     for (const wake of [...this.waiters]) wake();

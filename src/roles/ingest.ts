@@ -1,8 +1,14 @@
-/** The `ingest` role: stream SCRAPE -> `grants`, rejections to `scrape.rejected.<source>` (src/ingest). */
-import { Ingest } from '../ingest/ingest.js';
+/**
+ * The `ingest` role: stream SCRAPE -> `grants`, rejections to `scrape.rejected.<source>`
+ * (src/ingest), with its health check (`ingest`: the records waiting in its consumer).
+ */
+import { Streams } from '../domain/events.js';
+import { DURABLE, Ingest } from '../ingest/ingest.js';
+import { ingestCheck } from '../ops/health.js';
 import type { RoleContext, RunningRole } from './context.js';
 
-export async function startIngest({ config, log, nc, pool, metrics }: RoleContext): Promise<RunningRole> {
+export async function startIngest(ctx: RoleContext): Promise<RunningRole> {
+  const { config, log, nc, pool, metrics } = ctx;
   const ingest = new Ingest(
     {
       batchSize: config.INGEST_BATCH_SIZE,
@@ -19,6 +25,14 @@ export async function startIngest({ config, log, nc, pool, metrics }: RoleContex
     pool,
     log.child({ role: 'ingest' }),
     metrics,
+  );
+  const jsm = await nc.jetstreamManager();
+  ctx.health.add(
+    'ingest',
+    ingestCheck(async () => {
+      const info = await jsm.consumers.info(Streams.scrape, DURABLE);
+      return { waiting: info.num_pending, inFlight: info.num_ack_pending };
+    }),
   );
   await ingest.start();
   return { stop: () => ingest.stop() };

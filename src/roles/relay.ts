@@ -1,8 +1,14 @@
-/** The `relay` role: the change log in Postgres -> stream GRANTS (src/capture). */
+/**
+ * The `relay` role: the change log in Postgres -> stream GRANTS (src/capture), with its
+ * health check (`relay`: the backlog, and whether this process leads or stands by) and
+ * the backlog's gauges, read at each scrape through the process's pool.
+ */
 import { Relay } from '../capture/relay.js';
+import { relayBacklog, relayCheck } from '../ops/health.js';
 import type { RoleContext, RunningRole } from './context.js';
 
-export function startRelay({ config, log, nc, metrics }: RoleContext): RunningRole {
+export function startRelay(ctx: RoleContext): RunningRole {
+  const { config, log, nc, pool, metrics } = ctx;
   const relay = new Relay(
     {
       databaseUrl: config.DATABASE_URL,
@@ -16,6 +22,12 @@ export function startRelay({ config, log, nc, metrics }: RoleContext): RunningRo
     log.child({ role: 'relay' }),
     metrics,
   );
+  ctx.health.add('relay', relayCheck(pool, () => relay.leading));
+  ctx.collect(async () => {
+    const { pending, oldestSeconds } = await relayBacklog(pool);
+    metrics.relayBacklog.set(pending);
+    metrics.relayBacklogAge.set(oldestSeconds ?? 0);
+  });
   relay.start();
   return { stop: () => relay.stop() };
 }

@@ -70,7 +70,7 @@ describe.sequential('capture under faults', () => {
       event: { seq: i + 1, op: c.op, id: c.grantId, version: c.version, grant: GrantFromRow.parse(c.row), committedAt: c.changedAt.toISOString() },
       msgId: msgIdOf(state.epoch, c.logId),
     }));
-    await publishChain(nc.jetstream(), 0, changes, 5_000);
+    await publishChain(nc.jetstream(), 0, undefined, changes, 5_000);
     await nc.close();
     await writer.end();
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { LoggedChange, RelayState } from '../../src/capture/changelog.js';
-import { Leader } from '../../src/capture/leader.js';
+import { Leader, SEQUENCE_GAP } from '../../src/capture/leader.js';
 import type { ChangeLog, EventStream } from '../../src/capture/outbox.js';
 import type { Outgoing, StreamTail } from '../../src/capture/publisher.js';
 import { Wakeup } from '../../src/capture/wakeup.js';
@@ -53,28 +53,41 @@ class FakeLog implements ChangeLog {
   }
 }
 
-/** Stream GRANTS in memory, with a chain check and an optional failure after part of a batch. */
+/**
+ * Stream GRANTS in memory, with the chain check of the real one (the last message id), a
+ * purge that moves its end forward, and an optional failure after part of a batch.
+ */
 class FakeStream implements EventStream {
   readonly stored: { seq: number; msgId: string; id: string }[] = [];
+  /** Sequence of the last message, kept through a purge. */
+  end = 0;
   /** The next publish stores this many messages, then fails as a lost acknowledgement would. */
   failAfter: number | undefined;
+  private lastMsgId: string | undefined;
   private waiters: { count: number; resolve: () => void }[] = [];
 
   async ensure() {}
-  async publish(base: number, batch: readonly Outgoing[]) {
-    if (base !== this.stored.length) throw new Error(`wrong last sequence: expected ${this.stored.length}, got ${base}`);
+  async publish(base: number, lastMsgId: string | undefined, batch: readonly Outgoing[]) {
+    if (lastMsgId !== undefined && lastMsgId !== this.lastMsgId) throw new Error(`wrong last msg id: ${this.lastMsgId}`);
     const limit = this.failAfter ?? batch.length;
     this.failAfter = undefined;
     for (const [i, o] of batch.slice(0, limit).entries()) {
+      this.end += 1;
+      this.lastMsgId = o.msgId;
+      expect(o.event.seq).toBe(this.end);
       expect(o.event.seq).toBe(base + i + 1);
-      this.stored.push({ seq: base + i + 1, msgId: o.msgId, id: o.event.id });
+      this.stored.push({ seq: this.end, msgId: o.msgId, id: o.event.id });
     }
     this.wake();
     if (limit < batch.length) throw new Error('ack timeout');
   }
   async tail(epoch: string, after: number): Promise<StreamTail> {
     const logIds = this.stored.filter((m) => m.seq > after && m.msgId.startsWith(`${epoch}:`)).map((m) => m.msgId.slice(epoch.length + 1));
-    return { lastSeq: this.stored.length, logIds };
+    return { lastSeq: this.end, logIds, lastMsgId: this.stored.at(-1)?.msgId };
+  }
+  async advance(lastSeq: number) {
+    this.stored.length = 0;
+    this.end = lastSeq;
   }
   /** Resolves once the stream holds `count` messages. */
   holds(count: number): Promise<void> {
@@ -132,17 +145,21 @@ describe('relay leader', () => {
     expect(log.trace.slice(idle, idle + 3)).toEqual(['idle', 'xmax', 'horizon false']);
   });
 
-  it('relay leader - a stream behind the recorded position (recreated) is continued from its end', async () => {
+  it('relay leader - a stream behind the recorded position (lost or restored) is moved forward: seq never goes back', async () => {
     const log = new FakeLog();
     const stream = new FakeStream();
+    // The record says 5 events were issued; the stream was recreated and holds 2 of another run.
     log.relay.streamSeq = 5;
+    stream.end = 2;
     log.pending = [change(6)];
     const wakeup = new Wakeup();
     const running = leader(log, stream, wakeup).run();
     await stream.holds(1);
     wakeup.stop();
     await running;
-    expect(log.trace[0]).toBe('mark  @0');
-    expect(stream.stored).toEqual([{ seq: 1, msgId: `${EPOCH}:6`, id: change(6).grantId }]);
+    const moved = 5 + SEQUENCE_GAP;
+    expect(log.trace[0]).toBe(`mark  @${moved}`);
+    expect(stream.stored).toEqual([{ seq: moved + 1, msgId: `${EPOCH}:6`, id: change(6).grantId }]);
+    expect(log.relay.streamSeq).toBe(moved + 1);
   });
 });

@@ -172,9 +172,16 @@ describe('config - token verification', () => {
     );
   });
 
-  it('config - roles without the gateway need no token key', () => {
+  it('config - roles without the gateway need no token key outside production', () => {
     expect(loadConfig({ ROLES: 'relay' }).ROLES).toEqual(['relay']);
     expect(loadConfig({ ROLES: 'relay,invalidator,ingest' }).ROLES).toEqual(['relay', 'invalidator', 'ingest']);
+  });
+
+  it('config - in production every process needs a token key, for /metrics', () => {
+    const err = refusal({ ROLES: 'relay', APP_ENV: 'production' });
+    expect(err.variable).toBe('JWT_SECRET');
+    expect(err.message).toContain('/metrics');
+    expect(loadConfig({ ROLES: 'relay', APP_ENV: 'production', JWT_SECRET: SECRET }).ROLES).toEqual(['relay']);
   });
 });
 

@@ -18,6 +18,7 @@ import { connectNats } from '../../src/bus/nats.js';
 import { createPool } from '../../src/db/pool.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { startGateway } from '../../src/roles/gateway.js';
+import { createProcessServer } from '../../src/roles/process.js';
 import { EnvSchema } from '../../src/config/schema.js';
 import { connect, inParallel, SECRET, token, type Stack } from '../gateway/harness.js';
 import { PrivateNats } from '../support/nats.js';
@@ -110,8 +111,9 @@ describe.each([
     cleanups.push(async () => redis.disconnect());
     const watermark = async () => Number((await redis.get(cacheKeys(prefix).watermark)) ?? -1);
     let delayed = 0;
+    const server = await createProcessServer({ config, log: testLog, nc, pool, metrics });
     const gateway = await startGateway(
-      { config, log: testLog, nc, pool, metrics },
+      server.context,
       {
         // The race window: most fills at once, some after a short pause, a few after a long one.
         beforeFill: async () => {
@@ -122,7 +124,7 @@ describe.each([
         },
       },
     );
-    const port = gateway.port;
+    const port = await server.listen();
     cleanups.push(() => gateway.stop());
 
     const client = new pg.Client({ connectionString: db.url });

@@ -1,6 +1,8 @@
 /**
  * The service as its users run it: `src/main.ts` in a child process, configured by the
- * environment, observed through its JSON log lines.
+ * environment, observed through its JSON log lines. Every process listens on HOST:PORT
+ * (CONTRACT v1.1 section 1): PORT is 0 (a free port, logged in `HttpListening`) unless the
+ * test names one.
  */
 import { fileURLToPath } from 'node:url';
 import { start, type Child } from './process.js';
@@ -10,7 +12,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export function startService(env: Record<string, string>, args: string[] = []): Child {
   return start(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', APP_ENV: 'test', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', APP_ENV: 'test', LOG_LEVEL: 'info', PORT: '0', ...env },
   });
 }
 
