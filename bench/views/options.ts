@@ -13,6 +13,7 @@ export const { values: args } = parseArgs({
     filters: { type: 'string' },
     procs: { type: 'string' },
     rates: { type: 'string' },
+    'final-rates': { type: 'string' },
     'step-seconds': { type: 'string' },
     rounds: { type: 'string' },
     samplers: { type: 'string' },
@@ -33,7 +34,14 @@ export const CFG = {
   filters: num(args.filters, 1_000, 100),
   /** Load processes per phase (each phase has its own, on source addresses of its own). */
   procs: num(args.procs, 5, 2),
-  rates: (args.rates ?? '20,50').split(',').map(Number),
+  /** Rates measured in every round. */
+  rates: (args.rates ?? '10,20').split(',').map(Number),
+  /**
+   * Rates measured once, after the rounds, the filtered phase first: at these the load
+   * generator may fall far behind the `grants` phase and the gateway close some of its
+   * clients as too slow, so no step comes after them.
+   */
+  finalRates: (args['final-rates'] ?? '50').split(',').filter(Boolean).map(Number),
   stepSeconds: num(args['step-seconds'], 30, 4),
   /** Each rate is measured this many times per phase, the phases' order swapped each round. */
   rounds: num(args.rounds, 2, 1),

@@ -37,6 +37,8 @@ export class Phase {
   readonly meter: CpuMeter;
   connect: Record<string, unknown> = {};
   idle: { gatewayCores: number; seconds: number } | undefined;
+  /** Gateway log codes of trouble (slow consumers, errors) since the last step began. */
+  private logCodes: Record<string, number> = {};
   /** Canonical topic -> clients holding it. */
   readonly holders = new Map<string, number>();
   private readonly views: HeldView[];
@@ -56,6 +58,10 @@ export class Phase {
       bench: process.pid,
       ...Object.fromEntries(loads.map((l) => [`load${l.index}`, l.child.pid])),
     }));
+    gateway.proc.onLine((line) => {
+      const code = /"code":"(\w+)"/.exec(line)?.[1];
+      if (code && /Slow|Closed|Error|Failed|Lost|Stall/.test(code)) this.logCodes[code] = (this.logCodes[code] ?? 0) + 1;
+    });
     for (const l of loads) {
       const mine = this.topicsOf(topics, l.index);
       const count = share(CFG.clients, loads.length, l.index);
@@ -102,7 +108,13 @@ export class Phase {
     const { loads, meter, gateway } = this;
     const quiet = await waitQuiet(QUIET.maxWaitMs, QUIET.busyCores);
     const planned = this.pipeline.committer.plan(count);
-    const open = sum((await snapshots(loads)).map((s) => s.open));
+    const before = await snapshots(loads);
+    const open = sum(before.map((s) => s.open));
+    // Closes since the previous step's mark: that step's and any after it, between the steps.
+    const closesSincePreviousStep: Record<string, number> = {};
+    for (const s of before) for (const [k, v] of Object.entries(s.closes)) closesSincePreviousStep[k] = (closesSincePreviousStep[k] ?? 0) + v;
+    const gatewayLogBefore = this.logCodes;
+    this.logCodes = {};
     const views = this.name === 'views' ? expectFrames(this.views, planned) : undefined;
     const expected = views ? views.clientFrames : count * open;
     await Promise.all(loads.map((l) => l.request({ cmd: 'mark' })));
@@ -180,6 +192,8 @@ export class Phase {
       loadLoopDelayP99Ms: round(Math.max(...final.map((s) => s.loopDelayP99Ms))),
       clientsOpenAfter: sum(final.map((s) => s.open)),
       closes,
+      closesSincePreviousStep,
+      gatewayTroubleLogs: { sincePreviousStep: gatewayLogBefore, inStep: { ...this.logCodes } },
       ...(delivered === expected ? {} : { diagnostics: this.diagnostics() }),
       ...(profile ? { profile } : {}),
     };
@@ -194,7 +208,7 @@ export class Phase {
   /** The last lines the gateway and the relay wrote: what a step that lost frames shows. */
   private diagnostics() {
     const tail = (lines: string[]) => lines.slice(-DIAGNOSTIC_LINES).map((l) => l.slice(0, 300));
-    return { gateway: tail(this.gateway.proc.lines), relay: tail(this.pipeline.relay.lines) };
+    return { gateway: tail(this.gateway.proc.recent), relay: tail(this.pipeline.relay.recent) };
   }
 
   async close(): Promise<void> {

@@ -22,7 +22,11 @@ export interface StepSummary {
   latencyMs: { p50: number; p99: number; samples: number };
   gateway: { cpuSeconds: number };
   cpuCores: { others: number };
+  clientsOpenAfter: number;
 }
+
+/** A phase whose sampled p99 passes this had clients far behind (the load generator, see its cores). */
+const BEHIND_P99_MS = 1_000;
 
 const pool = (steps: StepSummary[], idleCores: number) => {
   const events = sum(steps.map((s) => s.events));
@@ -43,6 +47,8 @@ const pool = (steps: StepSummary[], idleCores: number) => {
     bytesToClients: sum(steps.map((s) => s.bytesToClients)),
     bytesPerEvent: Math.round(sum(steps.map((s) => s.bytesToClients)) / events),
     othersCores: steps.map((s) => s.cpuCores.others),
+    clientsMin: Math.min(...steps.map((s) => s.clients)),
+    clientsOpenAfterMin: Math.min(...steps.map((s) => s.clientsOpenAfter)),
   };
 };
 
@@ -62,6 +68,7 @@ export function summarise(steps: StepSummary[], idle: { grants: number; views: n
         gatewayCpuPerEventRatio: cpuRatio,
         gatewayCpuPerEventRatioNetOfIdle: round(views.gatewayCpuMsPerEventNetOfIdle / grants.gatewayCpuMsPerEventNetOfIdle, 3),
         goalMet: cpuRatio <= GOAL_CPU_RATIO,
+        clientsFellBehind: { grants: grants.latencyP99Ms.some((p) => p > BEHIND_P99_MS), views: views.latencyP99Ms.some((p) => p > BEHIND_P99_MS) },
         bytes: {
           // Client-side filtering: every client receives every event, as on `grants`.
           clientSideFilteringPerEvent: grants.bytesPerEvent,
