@@ -11,10 +11,13 @@ export class BenchDatabase {
     private readonly serverUrl: string,
   ) {}
 
-  /** Creates `<prefix>_<12 hex>` on the server at `serverUrl`. */
-  static async create(serverUrl: string, prefix: string): Promise<BenchDatabase> {
+  /**
+   * Creates `<prefix>_<12 hex>` on the server at `serverUrl`, as a copy of `template` when
+   * given (a database nobody is connected to: Postgres copies it file by file).
+   */
+  static async create(serverUrl: string, prefix: string, template?: BenchDatabase): Promise<BenchDatabase> {
     const name = `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-    await sql(serverUrl, `CREATE DATABASE ${name}`);
+    await sql(serverUrl, `CREATE DATABASE ${name}${template ? ` TEMPLATE ${template.name}` : ''}`);
     const u = new URL(serverUrl);
     u.pathname = `/${name}`;
     return new BenchDatabase(name, u.toString(), serverUrl);

@@ -21,6 +21,8 @@ export function setChildLifetime(seconds: number): void {
 }
 
 const live = new Set<ChildProcess>();
+/** Last output lines a Proc keeps (`recent`). */
+const RECENT_LINES = 200;
 
 /** Counts `child` among the live children `stopAll` ends, until it exits. */
 export function adopt(child: ChildProcess): void {
@@ -55,8 +57,12 @@ export function freePort(): Promise<number> {
 
 /** A child started under `timeout`, its output lines watched. `pid` is the real process's. */
 export class Proc {
+  /** The first output lines (up to 2,000). */
   readonly lines: string[] = [];
+  /** The last output lines (up to RECENT_LINES). */
+  readonly recent: string[] = [];
   private watchers: { test: (l: string) => boolean; resolve: (l: string) => void }[] = [];
+  private listeners: ((line: string) => void)[] = [];
   readonly exited: Promise<number | null>;
 
   constructor(
@@ -70,12 +76,19 @@ export class Proc {
       rest = parts.pop() ?? '';
       for (const line of parts) {
         if (this.lines.length < 2_000) this.lines.push(line);
+        if (this.recent.push(line) > RECENT_LINES) this.recent.shift();
+        for (const l of this.listeners) l(line);
         for (const w of [...this.watchers]) if (w.test(line)) (this.watchers.splice(this.watchers.indexOf(w), 1), w.resolve(line));
       }
     };
     child.stdout?.on('data', onChunk);
     child.stderr?.on('data', onChunk);
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Calls `listener` with every line written from now on. */
+  onLine(listener: (line: string) => void): void {
+    this.listeners.push(listener);
   }
 
   waitFor(test: (line: string) => boolean, timeoutMs: number): Promise<string> {

@@ -1,8 +1,10 @@
 /**
  * One bench client of a load process: the target's opening dance (welcome, then subscribe
- * to `grants`; for Socket.IO its Engine.IO open and namespace connect first), then counting
- * the grant frames it receives. A raw frame walker (wire.ts) or a `ws` client.
+ * to its topic, `grants` unless told otherwise; for Socket.IO its Engine.IO open and
+ * namespace connect first), then counting the grant frames it receives and the bytes it
+ * reads. A raw frame walker (wire.ts) or a `ws` client.
  */
+import type { Socket } from 'node:net';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import type { ClientKind } from './load-protocol.js';
@@ -18,11 +20,13 @@ export async function signTokens(secret: string, prefix: string, count: number):
 }
 
 const pathOf = (target: Target) => (target === 'gateway' ? '/v1/live' : target === 'socketio' ? '/socket.io/?EIO=4&transport=websocket' : '/');
-const SUBSCRIBE: Record<Target, string> = {
-  gateway: '{"type":"subscribe","topic":"grants"}',
-  bare: '{"type":"subscribe","topic":"grants"}',
-  socketio: '42["subscribe","grants"]',
-};
+/** The subscribe frame of a target: `{"type":"subscribe","topic":"grants"}` for the default topic. */
+const subscribeFrame = (target: Target, topic: string) => (target === 'socketio' ? `42${JSON.stringify(['subscribe', topic])}` : JSON.stringify({ type: 'subscribe', topic }));
+/**
+ * Bytes of a grant frame a `ws` sampler decodes: enough for a filtered view's `topic`
+ * (which comes first) and then seq, op, id and version. (The raw walker keeps 200, wire.ts.)
+ */
+const WS_SAMPLE_PREFIX = 600;
 
 /** One client: the target's opening dance, then counting. */
 export class Client {
@@ -30,8 +34,12 @@ export class Client {
   stepFrames = 0;
   lastSeq = 0;
   seqErrors = 0;
+  /** `bytesRead()` at the last mark. */
+  bytesAtMark = 0;
   private raw: RawClient | undefined;
   private ws: WebSocket | undefined;
+  /** The TCP socket under the client, once known (a `ws` client's at its upgrade). */
+  private socket: Socket | undefined;
 
   constructor(
     private readonly target: Target,
@@ -42,6 +50,7 @@ export class Client {
     private readonly sampler: ((prefix: string, client: Client) => void) | undefined,
     kind: ClientKind,
     private readonly events: { ready: (c: Client) => void; welcomed?: (c: Client) => void; closed: (c: Client, code: number | undefined, err?: Error) => void },
+    private readonly topic = 'grants',
   ) {
     const headers: Record<string, string> = target === 'gateway' ? { Authorization: `Bearer ${token}` } : {};
     if (kind === 'raw') {
@@ -57,16 +66,23 @@ export class Client {
         onGrant: (prefix) => this.onGrant(prefix),
         onClose: (code, err) => this.onClose(code, err),
       });
+      this.socket = this.raw.socket;
     } else {
       this.ws = new WebSocket(`ws://127.0.0.1:${port}${pathOf(target)}`, { localAddress, headers, perMessageDeflate: false });
+      this.ws.on('upgrade', (res) => (this.socket = res.socket));
       this.ws.on('message', (data: Buffer, isBinary: boolean) => {
         if (isBinary) return;
-        if (data.length >= GRANT_FRAME_MIN) this.onGrant(this.sampler ? data.toString('latin1', 0, 200) : undefined);
+        if (data.length >= GRANT_FRAME_MIN) this.onGrant(this.sampler ? data.toString('latin1', 0, WS_SAMPLE_PREFIX) : undefined);
         else this.onText(data.toString('utf8'));
       });
       this.ws.on('close', (code) => this.onClose(code));
       this.ws.on('error', (err) => this.onClose(undefined, err));
     }
+  }
+
+  /** Bytes read off the TCP socket so far (the upgrade answer, frames, their headers, pings). */
+  bytesRead(): number {
+    return this.socket?.bytesRead ?? 0;
   }
 
   private send(text: string): void {
@@ -88,7 +104,7 @@ export class Client {
     this.state = 'welcomed';
     this.events.welcomed?.(this);
     if ((this.state as Client['state']) !== 'welcomed') return; // closed by the handler
-    if (this.subscribe) this.send(SUBSCRIBE[this.target]);
+    if (this.subscribe) this.send(subscribeFrame(this.target, this.topic));
     else this.ready();
   }
 
@@ -111,6 +127,11 @@ export class Client {
     }
     if (this.state === 'opening' && text.includes('"type":"welcome"')) return this.welcomed();
     if (this.state === 'welcomed' && text.includes('"type":"subscribed"')) return this.ready();
+    if (this.state === 'welcomed' && text.includes('"type":"error"')) {
+      // A refused subscribe (a bad filter): fail now rather than at the connect timeout.
+      this.onClose(undefined, new Error(`subscribe refused: ${text.slice(0, 120)}`));
+      return this.destroy();
+    }
   }
 
   private onGrant(prefix: string | undefined): void {

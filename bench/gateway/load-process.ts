@@ -1,101 +1,24 @@
 /**
- * The orchestrator's side of the load processes (load.ts): starting them on their source
- * addresses, one request at a time over IPC, and the commands every phase sends to all.
+ * The gateway bench's side of the load processes: the generic fleet (load-fleet.ts), and
+ * `connectClients` with this bench's flags (client kinds, token secret).
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { adopt } from '../common/processes.js';
-import { cpuSeconds } from '../common/procfs.js';
-import type { Command, ConnectReply, SnapshotReply } from './load-protocol.js';
+import { connectSpread, type LoadProcess } from './load-fleet.js';
 import { CFG, JWT_SECRET } from './options.js';
 import type { Target } from './wire.js';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
-
-/** A load process (load.ts), one request at a time over IPC. */
-export class LoadProcess {
-  private queue: ((message: unknown) => void)[] = [];
-  readonly exited: Promise<number | null>;
-
-  constructor(
-    readonly index: number,
-    readonly localAddress: string,
-    readonly child: ChildProcess,
-  ) {
-    adopt(child);
-    child.on('message', (m) => this.queue.shift()?.(m));
-    child.stderr?.on('data', (c: Buffer) => process.stderr.write(`[load ${index}] ${c.toString()}`));
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  }
-
-  static start(index: number, localAddress: string): LoadProcess {
-    const child = fork(join(HERE, 'load.ts'), [], {
-      execArgv: ['--import', 'tsx', '--max-old-space-size=2048'],
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-    });
-    return new LoadProcess(index, localAddress, child);
-  }
-
-  request<T>(command: Command, timeoutMs = 120_000): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`load ${this.index}: no answer to ${command.cmd} in ${timeoutMs} ms`)), timeoutMs);
-      this.queue.push((m) => {
-        clearTimeout(timer);
-        resolve(m as T);
-      });
-      this.child.send(command);
-    });
-  }
-
-  cpuSeconds(): number {
-    return cpuSeconds(this.child.pid!);
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    await this.request({ cmd: 'close' }, 10_000).catch(() => undefined);
-    const killer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
-    await this.exited;
-    clearTimeout(killer);
-  }
-}
-
-/** `count` load processes on source addresses 127.0.0.<first>, <first + 1>, ... */
-export function startLoads(count: number, first = 2): LoadProcess[] {
-  return Array.from({ length: count }, (_, i) => LoadProcess.start(i, `127.0.0.${first + i}`));
-}
-
-/** Splits n over k processes. */
-const share = (n: number, k: number, i: number) => Math.floor(n / k) + (i < n % k ? 1 : 0);
+export { LoadProcess, snapshots, startLoads } from './load-fleet.js';
 
 /** Opens `total` clients spread over the load processes; sums their replies. */
-export async function connectClients(loads: LoadProcess[], target: Target, port: number, total: number, subscribe: boolean, samplers: number) {
-  const replies = await Promise.all(
-    loads.map((l) =>
-      l.request<ConnectReply>(
-        {
-          cmd: 'connect',
-          target,
-          port,
-          localAddress: l.localAddress,
-          count: share(total, loads.length, l.index),
-          subscribe,
-          samplers,
-          concurrency: 64,
-          client: CFG.client,
-          samplerClient: CFG.samplerClient,
-          secret: JWT_SECRET,
-          subPrefix: `bench-${target}-${l.index}-${Date.now()}`,
-          timeoutMs: 180_000,
-        },
-        200_000,
-      ),
-    ),
-  );
-  const errors: Record<string, number> = {};
-  for (const r of replies) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
-  return { ready: replies.reduce((s, r) => s + r.ready, 0), failed: replies.reduce((s, r) => s + r.failed, 0), ms: Math.max(...replies.map((r) => r.ms)), errors };
+export function connectClients(loads: LoadProcess[], target: Target, port: number, total: number, subscribe: boolean, samplers: number) {
+  return connectSpread(loads, total, {
+    target,
+    port,
+    subscribe,
+    samplers,
+    concurrency: 64,
+    client: CFG.client,
+    samplerClient: CFG.samplerClient,
+    secret: JWT_SECRET,
+    timeoutMs: 180_000,
+  });
 }
-
-export const snapshots = (loads: LoadProcess[]) => Promise.all(loads.map((l) => l.request<SnapshotReply>({ cmd: 'snapshot' })));

@@ -21,6 +21,11 @@ export interface ConnectCommand {
   secret: string;
   subPrefix: string;
   timeoutMs: number;
+  /**
+   * What the clients subscribe to: client i of this process takes `topics[i % length]`
+   * (`grants` when absent). The views bench gives filtered topics `grants?<filter>`.
+   */
+  topics?: string[];
 }
 
 export interface HandshakeCommand {
@@ -57,6 +62,8 @@ export interface SnapshotReply {
   perClientMin: number;
   perClientMax: number;
   open: number;
+  /** Bytes the clients read off their TCP sockets since the mark (frames, framing, pings). */
+  bytes: number;
   closes: Record<string, number>;
   cpuMs: number;
   loopDelayP99Ms: number;

@@ -10,7 +10,7 @@
  *
  * # Counting
  * Every client counts the grant frames it receives (a text frame of at least
- * GRANT_FRAME_MIN bytes). Only the first `samplers` clients decode them: they note
+ * GRANT_FRAME_MIN bytes) and the bytes it reads off its socket. Only the first `samplers` clients decode them: they note
  * `<id>/<version>` and the receive time of each, and check that `seq` strictly rises.
  * The samplers are `ws` clients by default (a real client library's parse and dispatch
  * is in the latency); the counting clients are the raw frame walkers of wire.ts by
@@ -83,14 +83,25 @@ async function connectAll(c: ConnectCommand): Promise<ConnectReply> {
           if (ready + failed === c.count) finish();
           else setImmediate(launch);
         };
-        const client = new Client(c.target, c.port, c.localAddress, tokens[index] ?? '', c.subscribe, index < c.samplers ? sample : undefined, index < c.samplers ? c.samplerClient : c.client, {
-          ready: () => settle(true),
-          closed: (_client, code, err) => {
-            const key = err ? err.message.slice(0, 80) : `close ${code ?? 'none'}`;
-            if (!settled) settle(false, key);
-            else closes[key] = (closes[key] ?? 0) + 1;
+        const topic = c.topics?.length ? c.topics[index % c.topics.length] : undefined;
+        const client = new Client(
+          c.target,
+          c.port,
+          c.localAddress,
+          tokens[index] ?? '',
+          c.subscribe,
+          index < c.samplers ? sample : undefined,
+          index < c.samplers ? c.samplerClient : c.client,
+          {
+            ready: () => settle(true),
+            closed: (_client, code, err) => {
+              const key = err ? err.message.slice(0, 80) : `close ${code ?? 'none'}`;
+              if (!settled) settle(false, key);
+              else closes[key] = (closes[key] ?? 0) + 1;
+            },
           },
-        });
+          topic,
+        );
         clients.push(client);
       }
     };
@@ -141,7 +152,9 @@ function snapshot(): SnapshotReply {
   let min = Infinity;
   let max = 0;
   let open = 0;
+  let bytes = 0;
   for (const c of clients) {
+    bytes += c.bytesRead() - c.bytesAtMark;
     if (c.state === 'closed') continue;
     open++;
     frames += c.stepFrames;
@@ -155,6 +168,7 @@ function snapshot(): SnapshotReply {
     perClientMin: open ? min : 0,
     perClientMax: max,
     open,
+    bytes,
     closes: { ...closes },
     cpuMs: (cpu.user + cpu.system) / 1000,
     loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
@@ -186,7 +200,10 @@ process.on('message', (message: Command) => {
       case 'handshakes':
         return reply(await handshakes(message));
       case 'mark':
-        for (const c of clients) c.stepFrames = 0;
+        for (const c of clients) {
+          c.stepFrames = 0;
+          c.bytesAtMark = c.bytesRead();
+        }
         for (const k of Object.keys(closes)) delete closes[k];
         samples.keys = [];
         samples.times = [];
