@@ -19,7 +19,7 @@ function rss(pid: number): number {
 
 describe('abuse', () => {
   it('abuse - 10,000 malformed frames each get an error frame or their close code; the gateway and other clients carry on', async () => {
-    const stack = await startStack({ GATEWAY_RATE_LIMIT: '100000', GATEWAY_MAX_CONNECTIONS_PER_SUB: '100000' });
+    const stack = await startStack({ GATEWAY_RATE_LIMIT: '100000', GATEWAY_MAX_CONNECTIONS_PER_SUB: '100000', GATEWAY_ACCEPT_RATE: '100000' });
     stacks.push(stack);
     const healthy = await connect(stack.port, { token: await token({ sub: 'healthy' }) });
     healthy.send({ type: 'subscribe', topic: 'grants' });

@@ -30,6 +30,8 @@ const ENV = {
   GATEWAY_MAX_FRAME: '1024',
   GATEWAY_MAX_BUFFER: '65536',
   GATEWAY_RATE_LIMIT: '50',
+  // Connections here come and go by the thousand a second; admission is tested in storm.test.ts.
+  GATEWAY_ACCEPT_RATE: '100000',
   GATEWAY_MAX_CONNECTIONS_PER_SUB: '100000',
 };
 

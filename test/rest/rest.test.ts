@@ -290,7 +290,10 @@ describe('rest - health and metrics', () => {
     const a = await stack.get('/health', { token: null });
     expect(a.status).toBe(200);
     expect(a.json.status, JSON.stringify(a.json.checks)).toBe('ok');
-    expect(Object.keys(a.json.checks).sort()).toEqual(['database', 'nats', 'redis', 'relay', 'scrapers']);
+    // CONTRACT section 6's checks, and this process's own (its feed, its invalidator).
+    expect(Object.keys(a.json.checks).sort()).toEqual(['database', 'feed', 'invalidator', 'nats', 'redis', 'relay', 'scrapers']);
+    // v1.1: without a monitor or admin token, each check is only its status.
+    for (const check of Object.values(a.json.checks)) expect(Object.keys(check as object)).toEqual(['status']);
   });
 
   it('shows a scraper as degraded when its last status is not ok, or its last ok is older than SCRAPER_STALE_AFTER', async () => {
@@ -300,7 +303,9 @@ describe('rest - health and metrics', () => {
         nc.publish(`scrape.status.${source}`, JSON.stringify({ state, at: at.toISOString() }));
         await nc.flush();
       };
-      const sources = async () => (await stack.get('/health', { token: null })).json;
+      // Scraper details are for monitor and admin tokens (CONTRACT v1.1 section 6).
+      const monitor = await token({ role: 'monitor' });
+      const sources = async () => (await stack.get('/health', { token: monitor })).json;
       await publish('fresh', 'ok', new Date());
       await expect.poll(async () => (await sources()).checks.scrapers.sources.fresh?.up, { timeout: 5_000, interval: 20 }).toBe(true);
       expect((await sources()).checks.scrapers.status).toBe('ok');
