@@ -13,6 +13,9 @@ chmod 700 "$dir"
 umask 022
 
 random() { openssl rand -hex 32; }
+# nats-server reads each `$VARIABLE` of accounts.conf as a config value: one that starts with
+# a digit is parsed as a number and the server refuses to start. NATS passwords start with a letter.
+nats_random() { printf 'n%s' "$(openssl rand -hex 32)"; }
 # write NAME VALUE: creates secrets/NAME unless it exists.
 write() {
   if [ -e "$dir/$1" ]; then return; fi
@@ -29,10 +32,10 @@ write REDIS_PASSWORD "$(random)"
 write REDIS_ACL "user default on #$(read_secret REDIS_PASSWORD | tr -d '\n' | sha256sum | cut -d' ' -f1) ~* &* +@all"
 write REDIS_URL "redis://:$(read_secret REDIS_PASSWORD)@redis:6379"
 
-write NAVIMPACT_NATS_PASSWORD "$(random)"
+write NAVIMPACT_NATS_PASSWORD "$(nats_random)"
 nats_password="$(read_secret NAVIMPACT_NATS_PASSWORD)"
 write NATS_URL "nats://navimpact:$nats_password@nats-1:4222,nats://navimpact:$nats_password@nats-2:4222,nats://navimpact:$nats_password@nats-3:4222"
-write SCRAPER_GRANTCONNECT_NATS_PASSWORD "$(random)"
-write SCRAPER_VIC_GOV_AU_NATS_PASSWORD "$(random)"
+write SCRAPER_GRANTCONNECT_NATS_PASSWORD "$(nats_random)"
+write SCRAPER_VIC_GOV_AU_NATS_PASSWORD "$(nats_random)"
 
 write JWT_SECRET "$(openssl rand -hex 48)"

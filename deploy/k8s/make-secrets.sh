@@ -17,10 +17,13 @@ set -eu
 NATS_HOST="${NATS_HOST:-nats}"
 
 random() { openssl rand -hex 32; }
+# nats-server reads each `$VARIABLE` of accounts.conf as a config value: one that starts with
+# a digit is parsed as a number and the server refuses to start. NATS passwords start with a letter.
+nats_random() { printf 'n%s' "$(openssl rand -hex 32)"; }
 # A YAML single-quoted scalar.
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
 
-service_password="$(random)"
+service_password="$(nats_random)"
 cat <<YAML
 apiVersion: v1
 kind: Secret
@@ -37,7 +40,7 @@ YAML
 
 scrapers=""
 for source in grantconnect vic-gov-au; do
-  password="$(random)"
+  password="$(nats_random)"
   variable="SCRAPER_$(printf '%s' "$source" | tr 'a-z-' 'A-Z_')_NATS_PASSWORD"
   scrapers="$scrapers
   $variable: $(q "$password")"

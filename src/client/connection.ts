@@ -83,6 +83,8 @@ export class Connection {
   private kind: 'websocket' | 'sse' = 'websocket';
   private websocketFailures = 0;
   private fellBackAt = 0;
+  /** A welcome came over SSE once: WebSocket is blocked on this network, not the server away. */
+  private sseWorked = false;
   /** The server's `Retry-After` (or, when it cannot be read, a floor) for the next attempt. */
   private retryAfterMs: number | undefined;
 
@@ -128,6 +130,7 @@ export class Connection {
   welcome(session: string): boolean {
     if (this.isWelcomed) return false;
     this.isWelcomed = true;
+    if (this.kind === 'sse') this.sseWorked = true;
     this.openedAt = Date.now();
     this.sessionId = session;
     this.timers.cancel('connect');
@@ -258,6 +261,9 @@ export class Connection {
   /** Every end of a socket comes here once: reconnect, or stop for good. */
   private disconnected(code: number, reason: string): void {
     if (this.kind === 'websocket') this.websocketFailures = this.isWelcomed ? 0 : this.websocketFailures + 1;
+    // Neither transport reached the server: it is away, not WebSocket blocked (unless SSE
+    // worked before): WebSocket first again.
+    else if (!this.isWelcomed && !this.sseWorked) this.websocketFailures = 0;
     if (this.isWelcomed && Date.now() - this.openedAt >= STABLE_AFTER_MS) this.attempt = 0;
     this.isWelcomed = false;
     this.hooks.reset();

@@ -73,12 +73,33 @@ class SseSocket implements SocketLike {
     this.url = sseUrl(url);
     const bearer = [protocols ?? []].flat().find((p) => p.startsWith('bearer.'));
     this.token = bearer?.slice('bearer.'.length) ?? '';
-    queueMicrotask(() => {
-      if (this.readyState !== CONNECTING) return;
-      this.readyState = OPEN;
-      this.onopen?.({});
-      this.deliver({ type: 'welcome', session: `sse-${Math.random().toString(36).slice(2)}`, heartbeatMs: SSE_HEARTBEAT_MS, expiresAt: tokenExpiresAt(this.token) ?? 0 });
-    });
+    void this.reach();
+  }
+
+  /**
+   * The stream opens only once topics are subscribed, which follows the welcome; so first
+   * one request without topics (the gateway answers it 400 at once, taking no admission
+   * slot) shows that the gateway answers HTTP at all. A server that is down is then not
+   * "welcomed": the socket fails as a WebSocket to a dead host would.
+   */
+  private async reach(): Promise<void> {
+    const controller = new AbortController();
+    this.stream = controller;
+    let status: number;
+    try {
+      const res = await this.fetchImpl(this.url, { headers: { accept: 'text/event-stream' }, signal: controller.signal });
+      status = res.status;
+      await res.body?.cancel().catch(() => undefined);
+    } catch (err) {
+      if (this.stream === controller) this.fail(`SSE unreachable: ${(err as Error).message}`);
+      return;
+    }
+    if (this.stream !== controller || this.readyState !== CONNECTING) return;
+    this.stream = undefined;
+    if (status >= 500) return this.fail(`SSE answered ${status}`);
+    this.readyState = OPEN;
+    this.onopen?.({});
+    this.deliver({ type: 'welcome', session: `sse-${Math.random().toString(36).slice(2)}`, heartbeatMs: SSE_HEARTBEAT_MS, expiresAt: tokenExpiresAt(this.token) ?? 0 });
   }
 
   send(data: string): void {

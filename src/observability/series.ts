@@ -34,7 +34,7 @@ export function processSeries(watchedPools: WatchedPool[]) {
     dbStatements: new Counter({
       ...none,
       name: 'navimpact_db_statements_total',
-      help: "Statements this process sent through its pools' query (REST reads, health checks, ...); flat while only live events flow.",
+      help: "Statements this process sent through its pools' query (REST reads, ingest upserts, ...), not /health's probes; flat while only live events flow.",
       collect() {
         const total = watchedPools.reduce((sum, pool) => sum + (pool.statements ?? 0), 0);
         if (total > statementsCounted) this.inc(total - statementsCounted);

@@ -5,7 +5,7 @@
  * from Postgres), the relay behind or standing by, a scraper not up, the gateway's feed
  * stopped, ingest unable to read its consumer.
  */
-import type pg from 'pg';
+import type { ProbePool } from '../db/pool.js';
 import type { NatsConnection } from 'nats';
 import type { Freshness } from '../cache/freshness.js';
 import type { GrantCache } from '../cache/store.js';
@@ -19,11 +19,11 @@ export const RELAY_BEHIND_SECONDS = 10;
 export const INVALIDATOR_BEHIND_SECONDS = 10;
 
 /** `database`: a round trip through the process's pool. Critical. */
-export function databaseCheck(pool: pg.Pool): HealthCheck {
+export function databaseCheck(pool: ProbePool): HealthCheck {
   return {
     critical: true,
     async run() {
-      await pool.query('SELECT 1');
+      await pool.probe('SELECT 1');
       return { status: 'ok' };
     },
   };
@@ -42,8 +42,8 @@ export function natsCheck(nc: NatsConnection): HealthCheck {
 }
 
 /** The change log's backlog: how many changes wait to be published, and for how long. */
-export async function relayBacklog(pool: pg.Pool): Promise<{ pending: number; oldestSeconds: number | null }> {
-  const { rows } = await pool.query<{ pending: number; oldest: number | null }>(
+export async function relayBacklog(pool: ProbePool): Promise<{ pending: number; oldestSeconds: number | null }> {
+  const { rows } = await pool.probe<{ pending: number; oldest: number | null }>(
     `SELECT count(*)::int AS pending, extract(epoch FROM clock_timestamp() - min(changed_at))::float8 AS oldest FROM grant_changes`,
   );
   return { pending: rows[0]!.pending, oldestSeconds: rows[0]!.oldest };
@@ -53,7 +53,7 @@ export async function relayBacklog(pool: pg.Pool): Promise<{ pending: number; ol
  * `relay`: the change log's backlog, degraded when a change waited more than
  * RELAY_BEHIND_SECONDS; in a relay process also whether this one leads or stands by.
  */
-export function relayCheck(pool: pg.Pool, leading?: () => boolean): HealthCheck {
+export function relayCheck(pool: ProbePool, leading?: () => boolean): HealthCheck {
   return {
     critical: false,
     async run() {

@@ -1,6 +1,6 @@
 /** What main hands every role: the configuration, the process's shared connections, and its HTTP face. */
 import type { NatsConnection } from 'nats';
-import type pg from 'pg';
+import type { CountingPool } from '../db/pool.js';
 import type { RequestAuth } from '../auth/request.js';
 import type { TokenVerifier } from '../auth/verifier.js';
 import type { Config } from '../config/schema.js';
@@ -15,7 +15,7 @@ export interface ProcessParts {
   config: Config;
   log: Logger;
   nc: NatsConnection;
-  pool: pg.Pool;
+  pool: CountingPool;
   metrics: Metrics;
 }
 

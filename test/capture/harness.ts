@@ -79,6 +79,13 @@ export interface StoredEvent {
 export async function readStream(natsUrl: string, count: number, timeoutMs = 60_000): Promise<StoredEvent[]> {
   const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   try {
+    // The relay announces its leadership before it has made sure of the stream: wait for it.
+    const jsm = await nc.jetstreamManager();
+    const deadline = Date.now() + timeoutMs;
+    while (!(await jsm.streams.info('GRANTS').then(() => true, () => false))) {
+      if (Date.now() > deadline) throw new Error(`stream GRANTS did not appear within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const consumer = await nc.jetstream().consumers.get('GRANTS');
     const messages = await consumer.consume();
     const out: StoredEvent[] = [];

@@ -154,6 +154,9 @@ describe('deploy - production compose', () => {
   });
 
   it('compose - a NATS node on cluster.conf, its passwords exported from the secret files: the service and each scraper log in', async () => {
+    // nats-server parses a `$VARIABLE` that starts with a digit as a number and refuses to
+    // start (a random hex password did, in CI): every NATS password starts with a letter.
+    for (const name of ['NAVIMPACT_NATS_PASSWORD', 'SCRAPER_GRANTCONNECT_NATS_PASSWORD', 'SCRAPER_VIC_GOV_AU_NATS_PASSWORD']) expect(secret(name)).toMatch(/^[a-z]/i);
     const [port, routes, monitor] = await Promise.all([freePort(), freePort(), freePort()]);
     mkdirSync(join(dir, 'nats'));
     const cluster = readFileSync(join(DEPLOY, 'nats/cluster.conf'), 'utf8')
