@@ -35,6 +35,7 @@ const MESSAGES: Readonly<Record<AuthFailure, string>> = {
   issuer: 'token issuer not accepted',
   audience: 'token audience not accepted',
   unknown_key: 'token signed by an unknown key',
+  lifetime: 'token lifetime exceeds JWT_MAX_TTL (exp - iat, or exp - now)',
 };
 
 /** A refused token. `message` is short and safe to send to the client; `cause` is jose's error. */
@@ -64,6 +65,12 @@ export interface TokenVerifierOptions {
   issuer?: string;
   /** Required `aud` (JWT_AUDIENCE). */
   audience?: string;
+  /**
+   * Longest token lifetime accepted (JWT_MAX_TTL), in milliseconds: `exp - iat`, and
+   * `exp - now` (which also bounds a token without `iat`, or with an `iat` in the future).
+   * Default 24 h (CONTRACT v1.1 section 2).
+   */
+  maxLifetimeMs?: number;
   /** Leeway for `exp` and `nbf`, in seconds. Default 0: the gateway closes at `exp` exactly. */
   clockToleranceSec?: number;
   /** Least time between two JWKS refetches caused by an unknown `kid`. Default 30 s. */
@@ -79,6 +86,8 @@ const JWKS_COOLDOWN_MS = 30_000;
 const JWKS_CACHE_MAX_AGE_MS = 600_000;
 /** Deadline of one JWKS fetch. */
 const JWKS_TIMEOUT_MS = 5_000;
+/** Longest token lifetime accepted unless the caller names another (JWT_MAX_TTL's default). */
+const MAX_LIFETIME_MS = 24 * 3_600_000;
 /** Longest token accepted; the in-band `auth` frame has the same bound. */
 const MAX_TOKEN_LENGTH = 8_192;
 
@@ -138,6 +147,7 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
     ...(options.audience !== undefined && { audience: options.audience }),
   };
   // One options object per algorithm, built once: each verification allows only its own alg.
+  const maxLifetimeSec = (options.maxLifetimeMs ?? MAX_LIFETIME_MS) / 1000;
   const verifyOptions = new Map<string, JWTVerifyOptions>([...byAlg.keys()].map((alg) => [alg, { ...base, algorithms: [alg] }]));
 
   return {
@@ -158,7 +168,7 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
       let failure: TokenError | undefined;
       for (const candidate of candidates) {
         try {
-          return toPrincipal(await verifyWith(token, candidate, opts));
+          return toPrincipal(await verifyWith(token, candidate, opts), maxLifetimeSec);
         } catch (err) {
           failure = err instanceof TokenError ? err : toTokenError(err, candidate.source);
           // Only a signature that does not verify under this key lets the next key try
@@ -192,9 +202,17 @@ async function verifyWith(token: string, candidate: Candidate, options: JWTVerif
   }
 }
 
-function toPrincipal(payload: unknown): Principal {
+function toPrincipal(payload: unknown, maxLifetimeSec: number): Principal {
   const claims = TokenClaims.safeParse(payload);
   if (!claims.success) throw new TokenError('claims', { cause: claims.error });
+  // A signed, unexpired token may still live too long: a leaked one would stay usable. Both
+  // bounds apply, so an `iat` set just before `exp` does not stretch a token's life.
+  const iat = (payload as { iat?: unknown }).iat;
+  const issued = typeof iat === 'number' && Number.isFinite(iat) ? iat : undefined;
+  const now = Date.now() / 1000;
+  if (claims.data.exp - now > maxLifetimeSec || (issued !== undefined && claims.data.exp - issued > maxLifetimeSec)) {
+    throw new TokenError('lifetime');
+  }
   return { sub: claims.data.sub, role: claims.data.role, expiresAt: claims.data.exp * 1000 };
 }
 

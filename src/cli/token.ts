@@ -69,7 +69,7 @@ function parseRequest(argv: string[]): Request | 'help' {
   return { sub: values.sub, role: role.data, ttlMs, iss: values.iss, aud: values.aud, kid: values.kid };
 }
 
-async function signingKey(): Promise<{ alg: string; key: CryptoKey | Uint8Array; issuer?: string; audience?: string }> {
+async function signingKey(): Promise<{ alg: string; key: CryptoKey | Uint8Array; issuer?: string; audience?: string; maxTtlMs: number }> {
   let config;
   try {
     // EnvSchema, not ConfigSchema: the gateway's own start-up checks do not concern a CLI.
@@ -78,7 +78,7 @@ async function signingKey(): Promise<{ alg: string; key: CryptoKey | Uint8Array;
     if (err instanceof ConfigError) throw new CliError(ExitCode.Config, `configuration: ${err.message}`);
     throw err;
   }
-  const defaults = { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE };
+  const defaults = { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxTtlMs: config.JWT_MAX_TTL };
   if (config.JWT_PRIVATE_KEY !== undefined) {
     const pem = normalizePem(config.JWT_PRIVATE_KEY);
     try {
@@ -98,7 +98,9 @@ async function main(argv: string[]): Promise<ExitCode> {
     process.stdout.write(`${USAGE}\n`);
     return ExitCode.Ok;
   }
-  const { alg, key, issuer, audience } = await signingKey();
+  const { alg, key, issuer, audience, maxTtlMs } = await signingKey();
+  // The verifier refuses a token that lives longer than JWT_MAX_TTL: do not print one.
+  if (request.ttlMs > maxTtlMs) throw new CliError(ExitCode.Usage, `--ttl is longer than JWT_MAX_TTL (${maxTtlMs / 1000}s): the service would refuse the token`);
   const now = Math.floor(Date.now() / 1000);
   const jwt = new SignJWT({ role: request.role })
     .setProtectedHeader({ alg, typ: 'JWT', ...(request.kid !== undefined && { kid: request.kid }) })

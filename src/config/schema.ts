@@ -99,9 +99,14 @@ export const EnvSchema = z.object({
     .refine((s) => s.includes('-----BEGIN PRIVATE KEY-----'), 'must be a PEM PKCS#8 private key (-----BEGIN PRIVATE KEY-----)')
     .optional()
     .describe('PEM PKCS#8 private key (P-256, Ed25519 or RSA) with which `npm run token` signs (ES256, EdDSA or RS256); unset, it signs with JWT_SECRET. The gateway never reads it.'),
-  JWKS_URL: urlWithScheme(['http:', 'https:']).optional().describe('JWKS endpoint for tokens; keys cached and refreshed on an unknown `kid`.'),
-  JWT_ISSUER: optionalText.describe('Required `iss` claim, when set.'),
-  JWT_AUDIENCE: optionalText.describe('Required `aud` claim, when set.'),
+  JWKS_URL: urlWithScheme(['http:', 'https:'])
+    .optional()
+    .describe('JWKS endpoint for tokens; keys cached and refreshed on an unknown `kid`. Needs JWT_ISSUER and JWT_AUDIENCE (an identity provider signs tokens for other applications too); `https:` when APP_ENV=production.'),
+  JWT_ISSUER: optionalText.describe('Required `iss` claim, when set; required with JWKS_URL.'),
+  JWT_AUDIENCE: optionalText.describe('Required `aud` claim, when set; required with JWKS_URL.'),
+  JWT_MAX_TTL: Duration.refine((ms) => ms >= 1_000, 'must be at least 1s')
+    .default(24 * 3_600_000)
+    .describe('Longest token lifetime accepted: a token whose `exp - iat` (or `exp - now`) is longer is refused (`lifetime`), so a leaked long-lived token is not honoured.'),
   GRANTS_MAX_AGE: Duration.default(24 * 3_600_000).describe('How long stream GRANTS keeps change events: the resume window.'),
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500).describe('Most change-log rows the relay publishes in one pass.'),
   RELAY_LEADER_POLL: Duration.default(1_000).describe('How often a standby relay tries to take over publishing.'),
@@ -173,6 +178,20 @@ export const ConfigSchema = EnvSchema.superRefine((cfg, ctx) => {
           path: ['CORS_ORIGINS'],
           message: `must not contain ${wildcard ? 'a wildcard' : `the local origin ${value}`} when APP_ENV=production`,
         });
+      } else if (new URL(value).protocol !== 'https:') {
+        ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS'], message: `must list only https: origins when APP_ENV=production (got ${value})` });
+      }
+    }
+  }
+  // Token policy (CONTRACT v1.1 section 2): keys fetched in clear could be swapped on the
+  // way; a shared identity provider's tokens are ours only if issuer and audience say so.
+  if (cfg.JWKS_URL !== undefined) {
+    if (cfg.APP_ENV === 'production' && new URL(cfg.JWKS_URL).protocol !== 'https:') {
+      ctx.addIssue({ code: 'custom', path: ['JWKS_URL'], message: 'must be an https: URL when APP_ENV=production (keys fetched over http: could be replaced on the way)' });
+    }
+    for (const key of ['JWT_ISSUER', 'JWT_AUDIENCE'] as const) {
+      if (cfg[key] === undefined) {
+        ctx.addIssue({ code: 'custom', path: [key], message: 'must be set when JWKS_URL is (a shared identity provider signs tokens for other applications too)' });
       }
     }
   }

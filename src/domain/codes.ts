@@ -127,7 +127,7 @@ export const FrameError = {
 export type FrameError = (typeof FrameError)[keyof typeof FrameError];
 
 /** Why a token was refused; the `reason` label of `navimpact_ws_auth_failures_total`. */
-export const AUTH_FAILURES = ['missing', 'malformed', 'expired', 'signature', 'algorithm', 'claims', 'issuer', 'audience', 'unknown_key'] as const;
+export const AUTH_FAILURES = ['missing', 'malformed', 'expired', 'signature', 'algorithm', 'claims', 'issuer', 'audience', 'unknown_key', 'lifetime'] as const;
 export type AuthFailure = (typeof AUTH_FAILURES)[number];
 
 /** Why a WebSocket upgrade was refused before any upgrade: a token failure, or one of these. */

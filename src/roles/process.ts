@@ -45,6 +45,7 @@ export async function createProcessServer(parts: ProcessParts): Promise<ProcessS
       jwksUrl: config.JWKS_URL,
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
+      maxLifetimeMs: config.JWT_MAX_TTL,
     });
   } else {
     log.warn({ code: LogCode.MetricsLocked }, 'no JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL: /metrics of this process is refused (403) and /health shows statuses only');

@@ -108,6 +108,15 @@ describe('token cli', () => {
     oneLine(run);
   });
 
+  it('token cli - a --ttl longer than JWT_MAX_TTL exits 64: the service would refuse the token', async () => {
+    const long = await runToken(['--sub', 'alice', '--ttl', '25h'], { JWT_SECRET: SECRET });
+    expect(long.code).toBe(64);
+    expect(oneLine(long)).toContain('JWT_MAX_TTL');
+    const shorter = await runToken(['--sub', 'alice', '--ttl', '2h'], { JWT_SECRET: SECRET, JWT_MAX_TTL: '1h' });
+    expect(shorter.code).toBe(64);
+    expect((await runToken(['--sub', 'alice', '--ttl', '24h'], { JWT_SECRET: SECRET })).code).toBe(0);
+  });
+
   it('token cli - no key configured exits 78 with one line naming the variables', async () => {
     const run = await runToken(['--sub', 'alice'], {});
     expect(run.code).toBe(78);

@@ -167,7 +167,7 @@ describe('config - token verification', () => {
 
   it('config - the gateway role accepts any one of the three key sources', () => {
     expect(loadConfig({ ROLES: 'gateway', JWT_SECRET: SECRET }).JWT_SECRET).toBe(SECRET);
-    expect(loadConfig({ ROLES: 'gateway', JWKS_URL: 'https://auth.example.org/.well-known/jwks.json' }).JWKS_URL).toBe(
+    expect(loadConfig({ ROLES: 'gateway', JWKS_URL: 'https://auth.example.org/.well-known/jwks.json', JWT_ISSUER: 'https://auth.example.org/', JWT_AUDIENCE: 'navimpact' }).JWKS_URL).toBe(
       'https://auth.example.org/.well-known/jwks.json',
     );
   });
@@ -182,6 +182,51 @@ describe('config - token verification', () => {
     expect(err.variable).toBe('JWT_SECRET');
     expect(err.message).toContain('/metrics');
     expect(loadConfig({ ROLES: 'relay', APP_ENV: 'production', JWT_SECRET: SECRET }).ROLES).toEqual(['relay']);
+  });
+});
+
+describe('config - token policy (CONTRACT v1.1 section 2)', () => {
+  const JWKS = 'https://auth.example.org/.well-known/jwks.json';
+  const idp = { JWT_ISSUER: 'https://auth.example.org/', JWT_AUDIENCE: 'navimpact' };
+
+  it('config - JWT_MAX_TTL defaults to 24h and takes a duration; under 1s is refused', () => {
+    expect(loadConfig({ JWT_SECRET: SECRET }).JWT_MAX_TTL).toBe(24 * 3_600_000);
+    expect(loadConfig({ JWT_SECRET: SECRET, JWT_MAX_TTL: '15m' }).JWT_MAX_TTL).toBe(900_000);
+    for (const value of ['0s', 'forever', '-1h']) {
+      const err = refusal({ JWT_SECRET: SECRET, JWT_MAX_TTL: value });
+      expect(err.variable).toBe('JWT_MAX_TTL');
+    }
+  });
+
+  it('config - JWKS_URL without JWT_ISSUER or without JWT_AUDIENCE is refused naming the missing one, in every environment', () => {
+    for (const APP_ENV of ['development', 'production']) {
+      const none = refusal({ APP_ENV, JWKS_URL: JWKS });
+      expect(none.variable).toBe('JWT_ISSUER');
+      expect(none.message).toMatch(/^JWT_ISSUER must be set when JWKS_URL is/);
+      const noAudience = refusal({ APP_ENV, JWKS_URL: JWKS, JWT_ISSUER: idp.JWT_ISSUER });
+      expect(noAudience.variable).toBe('JWT_AUDIENCE');
+      expect(noAudience.message).toMatch(/^JWT_AUDIENCE must be set when JWKS_URL is/);
+      expect(refusal({ APP_ENV, JWKS_URL: JWKS, JWT_AUDIENCE: idp.JWT_AUDIENCE }).variable).toBe('JWT_ISSUER');
+    }
+    expect(loadConfig({ APP_ENV: 'production', JWKS_URL: JWKS, ...idp }).JWKS_URL).toBe(JWKS);
+  });
+
+  it('config - production refuses an http: JWKS_URL without echoing it; development accepts one', () => {
+    const url = 'http://auth.example.org/.well-known/jwks.json';
+    const err = refusal({ APP_ENV: 'production', JWKS_URL: url, ...idp });
+    expect(err.variable).toBe('JWKS_URL');
+    expect(err.message).toMatch(/^JWKS_URL must be an https: URL when APP_ENV=production/);
+    expect(err.message).not.toContain(url);
+    expect(loadConfig({ APP_ENV: 'development', JWKS_URL: url, ...idp }).JWKS_URL).toBe(url);
+  });
+
+  it('config - production refuses an http: CORS origin, even a public one; development accepts it', () => {
+    for (const origins of ['http://app.example.org', 'https://app.example.org,http://admin.example.org:8080']) {
+      const err = refusal({ APP_ENV: 'production', JWT_SECRET: SECRET, CORS_ORIGINS: origins });
+      expect(err.variable).toBe('CORS_ORIGINS');
+      expect(err.message).toMatch(/^CORS_ORIGINS must list only https: origins when APP_ENV=production/);
+    }
+    expect(loadConfig({ JWT_SECRET: SECRET, CORS_ORIGINS: 'http://app.example.org' }).CORS_ORIGINS).toEqual(['http://app.example.org']);
   });
 });
 

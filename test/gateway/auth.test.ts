@@ -241,6 +241,36 @@ describe('auth - refused tokens', () => {
   });
 });
 
+describe('auth - token lifetime (JWT_MAX_TTL)', () => {
+  const hour = 3_600;
+
+  it('auth - exp - iat over the maximum is lifetime, however near exp is', async () => {
+    const v = await createTokenVerifier({ secret: SECRET, maxLifetimeMs: hour * 1000 });
+    // Issued two hours before it expires, with ten minutes left: still too long-lived.
+    expect(await refusal(v, await sign(hmac(SECRET), { iat: now() - 2 * hour + 600, exp: now() + 600 }))).toBe('lifetime');
+    const ok = await v.verify(await sign(hmac(SECRET), { iat: now(), exp: now() + hour }));
+    expect(ok.sub).toBe('alice');
+  });
+
+  it('auth - without iat, exp - now over the maximum is lifetime', async () => {
+    const v = await createTokenVerifier({ secret: SECRET, maxLifetimeMs: hour * 1000 });
+    expect(await refusal(v, await sign(hmac(SECRET), { exp: now() + 2 * hour }))).toBe('lifetime');
+    expect((await v.verify(await sign(hmac(SECRET), { exp: now() + hour - 5 }))).sub).toBe('alice');
+  });
+
+  it('auth - an iat set just before a far exp does not stretch the lifetime (exp - now still counts)', async () => {
+    const v = await createTokenVerifier({ secret: SECRET, maxLifetimeMs: hour * 1000 });
+    expect(await refusal(v, await sign(hmac(SECRET), { iat: now() + 10 * hour, exp: now() + 10 * hour + 60 }))).toBe('lifetime');
+  });
+
+  it('auth - the default maximum is 24h, for every key source', async () => {
+    const v = await createTokenVerifier({ secret: SECRET, publicKey: es.pem });
+    expect(await refusal(v, await sign(hmac(SECRET), { exp: now() + 25 * hour }))).toBe('lifetime');
+    expect(await refusal(v, await sign(es.privateKey, { iat: now(), exp: now() + 25 * hour }))).toBe('lifetime');
+    expect((await v.verify(await sign(es.privateKey, { iat: now(), exp: now() + 23 * hour }))).sub).toBe('alice');
+  });
+});
+
 describe('auth - verifier creation', () => {
   it('auth - no key at all is refused at creation', async () => {
     await expect(createTokenVerifier({})).rejects.toThrow(/JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL/);

@@ -51,7 +51,7 @@ describe('upgrade', () => {
     c.close();
   });
 
-  it('upgrade - refused with 401 without a token, with an expired, tampered, alg:none or foreign-secret token', async () => {
+  it('upgrade - refused with 401 without a token, with an expired, tampered, alg:none, foreign-secret or too long-lived token', async () => {
     const valid = await token();
     const [h, p, s] = valid.split('.') as [string, string, string];
     const payload = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
@@ -66,6 +66,8 @@ describe('upgrade', () => {
       ['algorithm', none],
       ['signature', await token({ secret: 'another-secret-of-enough-length-0123456789' })],
       ['malformed', 'not-a-jwt'],
+      // Longer than JWT_MAX_TTL (default 24h), CONTRACT v1.1 section 2.
+      ['lifetime', await token({ ttlSec: 25 * 3_600 })],
     ];
     for (const [reason, t] of cases) {
       const r = await refusal(stack.port, { token: t });
