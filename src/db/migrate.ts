@@ -10,6 +10,7 @@ import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 import { migration as m001 } from './migrations/001_grants.js';
 import { migration as m002 } from './migrations/002_previous_values.js';
+import { migration as m004 } from './migrations/004_search_index.js';
 
 export interface Migration {
   version: number;
@@ -17,7 +18,7 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001, m002];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m004];
 
 /** Advisory lock key (two int4 halves) reserved for migrations. */
 const MIGRATION_LOCK: readonly [number, number] = [0x4e494d50, 1];

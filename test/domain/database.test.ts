@@ -60,6 +60,12 @@ async function stamps(q: pg.Pool, id: string): Promise<{ version: string; update
 }
 
 describe('database - migrations', () => {
+  it('database - the migrations, in order', () => {
+    // 003 (issue 10 item 5, another branch) merges in between 002 and 004.
+    expect(MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 4]);
+    expect(MIGRATIONS.map((m) => m.name)).toContain('trigram indexes for q');
+  });
+
   it('database - migrate is idempotent: the second run applies nothing', async () => {
     const { pool } = await freshDatabase();
     expect(await migrate(pool, testLog)).toEqual(MIGRATIONS.map((m) => m.version));
