@@ -81,14 +81,22 @@ async function main(command: string): Promise<void> {
   shutdown.listen();
   shutdown.add('error reporting', () => flushReporting(REPORTING_FLUSH_MS));
 
-  const pool = createPool({ url: config.DATABASE_URL, size: config.DATABASE_POOL_SIZE, applicationName: `navimpact-${config.ROLES.join('-')}` }, log);
-  shutdown.add('database pool', () => pool.end());
+  // Migrations on a connection of their own, without the statement timeout of the service's
+  // pools (building an index may take longer, and so may waiting for another process's).
+  const migrator = createPool({ url: config.DATABASE_URL, size: 1, applicationName: 'navimpact-migrate' }, log);
   try {
-    await migrate(pool, log);
+    await migrate(migrator, log);
   } catch (err) {
     log.fatal({ code: LogCode.MigrationFailed, err }, 'migration failed');
     fail(ExitCode.Software, `migration failed: ${(err as Error).message}`);
+  } finally {
+    await migrator.end();
   }
+  const pool = createPool(
+    { url: config.DATABASE_URL, size: config.DATABASE_POOL_SIZE, applicationName: `navimpact-${config.ROLES.join('-')}`, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT },
+    log,
+  );
+  shutdown.add('database pool', () => pool.end());
 
   let nc: NatsConnection;
   try {

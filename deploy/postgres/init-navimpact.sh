@@ -26,5 +26,10 @@ CREATE ROLE :"user" LOGIN PASSWORD :'password' NOSUPERUSER NOCREATEDB NOCREATERO
 CREATE DATABASE :"db" OWNER :"user";
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"user";
+-- pg_trgm serves the REST search (migration 004). It is a trusted extension, which the
+-- owner may create itself; creating it here, as superuser, also covers a server where it is
+-- not trusted. The migration's CREATE EXTENSION IF NOT EXISTS then finds it.
+\connect :"db"
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
 SQL
 echo "init-navimpact: role $user owns database $db"

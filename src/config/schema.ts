@@ -58,6 +58,9 @@ export const EnvSchema = z.object({
     .max(100)
     .default(10)
     .describe('Connections in the fixed pool of each process (the relay holds two more of its own).'),
+  DATABASE_STATEMENT_TIMEOUT: Duration.default(5_000).describe(
+    'Longest a statement of the service pools may run (Postgres `statement_timeout`, set on every pooled connection; migrations are not bound by it): a REST read past it answers 503 `query_timeout`, an ingest batch past it is retried. `0ms` turns it off.',
+  ),
   REDIS_URL: urlWithScheme(['redis:', 'rediss:']).default('redis://127.0.0.1:6379').describe('Redis connection URL.'),
   NATS_URL: z
     .string()

@@ -11,6 +11,7 @@ import type { Logger } from '../observability/log.js';
 import { migration as m001 } from './migrations/001_grants.js';
 import { migration as m002 } from './migrations/002_previous_values.js';
 import { migration as m003 } from './migrations/003_pin_search_path.js';
+import { migration as m004 } from './migrations/004_search_index.js';
 
 export interface Migration {
   version: number;
@@ -18,7 +19,7 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004];
 
 /** Advisory lock key (two int4 halves) reserved for migrations. */
 const MIGRATION_LOCK: readonly [number, number] = [0x4e494d50, 1];

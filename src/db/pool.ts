@@ -18,6 +18,13 @@ export interface PoolOptions {
   url: string;
   size: number;
   applicationName: string;
+  /**
+   * Postgres `statement_timeout` of every connection of the pool (DATABASE_STATEMENT_TIMEOUT),
+   * in ms; the server cancels a statement that runs longer (SQLSTATE 57014). 0 or unset: none.
+   */
+  statementTimeoutMs?: number;
+  /** Longest wait for a connection before `query`/`connect` fail (default 10 s). */
+  connectionTimeoutMs?: number;
 }
 
 /**
@@ -50,9 +57,10 @@ export function createPool(options: PoolOptions, log: Logger): CountingPool {
     max: options.size,
     application_name: options.applicationName,
     keepAlive: true,
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
     idleTimeoutMillis: 30_000,
     types: pgTypes,
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
   });
   // An idle client that loses its connection emits here; without a listener it would crash
   // the process. The pool discards the client and opens a new one on the next checkout.

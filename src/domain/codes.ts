@@ -154,6 +154,7 @@ export const HttpErrorCode = {
   Origin: 'origin',
   Starting: 'starting',
   Busy: 'busy',
+  QueryTimeout: 'query_timeout',
   Internal: 'internal',
 } as const;
 export type HttpErrorCode = AuthFailure | (typeof HttpErrorCode)[keyof typeof HttpErrorCode];

@@ -70,6 +70,23 @@ function splitQuery(query: string): { filter: GrantFilter; page: Record<string, 
   }
 }
 
+/**
+ * The one statement of a page: up to `rows` grants after `cursor` matching `filter`, in id
+ * order, each row with `relay_state.stream_seq` (one row with null grant columns when none
+ * match). Exported so a test can EXPLAIN exactly what REST runs.
+ */
+export function pageSql(filter: GrantFilter, cursor: string | null, rows: number): { text: string; values: unknown[] } {
+  const values: unknown[] = [cursor, rows];
+  const text = `WITH s AS (SELECT stream_seq FROM relay_state)
+       SELECT s.stream_seq, page.* FROM s LEFT JOIN LATERAL (
+         SELECT ${GRANT_COLUMNS} FROM grants g
+         WHERE ($1::uuid IS NULL OR g.id > $1) AND ${filterSql(filter, values)}
+         ORDER BY g.id
+         LIMIT $2
+       ) page ON true`;
+  return { text, values };
+}
+
 export interface GrantRoutesDeps {
   pool: pg.Pool;
   cache: GrantCache;
@@ -102,17 +119,8 @@ export class GrantRoutes {
     if (cached) return { body: cached.json, headers: { 'cache-control': 'no-cache' } };
 
     const readAt = Date.now();
-    const params: unknown[] = [query.cursor ?? null, query.limit + 1];
-    const result = await this.deps.pool.query<GrantRow & { stream_seq: string }>(
-      `WITH s AS (SELECT stream_seq FROM relay_state)
-       SELECT s.stream_seq, page.* FROM s LEFT JOIN LATERAL (
-         SELECT ${GRANT_COLUMNS} FROM grants g
-         WHERE ($1::uuid IS NULL OR g.id > $1) AND ${filterSql(filter, params)}
-         ORDER BY g.id
-         LIMIT $2
-       ) page ON true`,
-      params,
-    );
+    const { text, values } = pageSql(filter, query.cursor ?? null, query.limit + 1);
+    const result = await this.deps.pool.query<GrantRow & { stream_seq: string }>(text, values);
     const seq = Number(result.rows[0]!.stream_seq);
     const rows = result.rows.filter((r) => r.id !== null);
     const items = rows.slice(0, query.limit).map((row) => GrantFromRow.parse(row));

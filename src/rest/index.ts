@@ -10,9 +10,11 @@ import type { GrantCache } from '../cache/store.js';
 import { HttpErrorCode } from '../domain/codes.js';
 import type { ChangeFeed, FeedItem } from '../feed/types.js';
 import { HttpError } from '../http/errors.js';
+import type { Handler } from '../http/request.js';
 import type { Router } from '../http/router.js';
 import type { Metrics } from '../observability/metrics.js';
 import { ChangesRoute } from './changes.js';
+import { databaseRefusal } from './database.js';
 import { victoriaExport } from './export.js';
 import { GrantRoutes } from './grants.js';
 import { RecentChanges } from './recent.js';
@@ -60,25 +62,26 @@ export class Rest {
       ...(deps.beforeFill ? { beforeFill: deps.beforeFill } : {}),
     });
 
-    router.get('/v1/grants', 'grants', 0, async (req) => {
-      await auth.principal(req);
-      return grants.list(req);
-    });
-    router.get('/v1/grants/:id', 'grant', 1, async (req) => {
-      await auth.principal(req);
-      return grants.byId(req);
-    });
+    // Every REST route: the token first, then the route; a database too slow or too busy
+    // answers 503 with Retry-After (database.ts).
+    const route = (pattern: string, name: string, paramCount: number, handler: Handler) =>
+      router.get(pattern, name, paramCount, async (req) => {
+        await auth.principal(req);
+        try {
+          return await handler(req);
+        } catch (err) {
+          throw databaseRefusal(err);
+        }
+      });
+    route('/v1/grants', 'grants', 0, (req) => grants.list(req));
+    route('/v1/grants/:id', 'grant', 1, (req) => grants.byId(req));
     let changes: ChangesRoute | undefined;
-    router.get('/v1/changes', 'changes', 0, async (req) => {
-      await auth.principal(req);
+    route('/v1/changes', 'changes', 0, (req) => {
       if (!this.recent) throw new HttpError(503, HttpErrorCode.Starting, 'the gateway is starting');
       changes ??= new ChangesRoute(deps.feed, this.recent, options.maxLimit);
       return changes.handle(req);
     });
-    router.get('/v1/exports/victoria.csv', 'export_victoria', 0, async (req) => {
-      await auth.principal(req);
-      return victoriaExport(deps.pool);
-    });
+    route('/v1/exports/victoria.csv', 'export_victoria', 0, () => victoriaExport(deps.pool));
   }
 
   /** The feed started: recent events are kept from here on. */

@@ -71,6 +71,9 @@ describe('deploy - the service role of Postgres', () => {
       expect((await migrate.exited).code, migrate.lines.slice(-5).join('\n')).toBe(0);
       const { rows: owners } = await c.query<{ tableowner: string }>("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'");
       expect(owners).toEqual([{ tableowner: role }]);
+      // The search indexes of migration 004 exist, with pg_trgm, in the role's database.
+      const { rows: trgm } = await c.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'grants' AND indexname LIKE '%trgm%' ORDER BY indexname");
+      expect(trgm.map((r) => r.indexname)).toEqual(['grants_agency_trgm_idx', 'grants_description_trgm_idx', 'grants_title_trgm_idx']);
 
       // What only a superuser may do stays out of reach.
       await expect(c.query('CREATE ROLE t_role_escalation SUPERUSER')).rejects.toThrow(/permission denied|must be superuser/);

@@ -60,6 +60,11 @@ async function stamps(q: pg.Pool, id: string): Promise<{ version: string; update
 }
 
 describe('database - migrations', () => {
+  it('database - the migrations, in order', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4]);
+    expect(MIGRATIONS.map((m) => m.name)).toContain('trigram indexes for q');
+  });
+
   it('database - migrate is idempotent: the second run applies nothing', async () => {
     const { pool } = await freshDatabase();
     expect(await migrate(pool, testLog)).toEqual(MIGRATIONS.map((m) => m.version));
