@@ -2,8 +2,12 @@
  * The one redaction of credentials (src/config/redact.ts, issue 10 item 4): URLs as
  * written by operators, comma lists, and free text a library produced.
  */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Redactor, isUrlSetting, redactUrl, urlCredentials } from '../../src/config/redact.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('redact - URLs', () => {
   it('redact - every URL of a comma list loses its password or token, nothing else changes', () => {
@@ -42,5 +46,21 @@ describe('redact - free text', () => {
     const r = new Redactor();
     r.addSettings({ REDIS_URL: 'redis://:ab@h' }, []);
     expect(r.scrub('about a cab')).toBe('about a cab');
+  });
+});
+
+describe('redact - log lines', () => {
+  it('redact - a logger made with scrub removes a credential from a message, an error and its cause', () => {
+    const script = `
+      import { createLogger } from './src/observability/log.ts';
+      import { Redactor } from './src/config/redact.ts';
+      const r = new Redactor();
+      r.addSettings({ NATS_URL: 'nats://svc:n4tsPassw0rd@h:4222' }, []);
+      const log = createLogger({ level: 'info', release: 't', scrub: r.scrub });
+      log.warn({ err: new Error('cannot connect to nats://svc:n4tsPassw0rd@h:4222', { cause: new Error('n4tsPassw0rd') }) }, 'said n4tsPassw0rd');
+    `;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(out).toContain('cannot connect to nats://svc:***@h:4222');
+    expect(out).not.toContain('n4tsPassw0rd');
   });
 });

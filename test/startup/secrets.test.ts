@@ -135,6 +135,12 @@ describe('secrets - the service', () => {
     const page = await fetch(`http://127.0.0.1:${port}/v1/grants`, { headers: { authorization: `Bearer ${valid}` } });
     expect(page.status).toBeLessThan(600);
     await page.text();
+    // /health with an admin token: the details with the drivers' error text.
+    const admin = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('ops').setIssuer(env.JWT_ISSUER!).setAudience(env.JWT_AUDIENCE!).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(PW.jwt));
+    const health = await fetch(`http://127.0.0.1:${port}/health`, { headers: { authorization: `Bearer ${admin}` } });
+    const details = await health.text();
+    expect(details).toContain('"redis"');
+    expectClean(details);
     await child.kill('SIGTERM');
     const output = child.lines.join('\n');
     expect(output).toContain('"code":"HttpListening"');
