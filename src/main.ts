@@ -12,8 +12,9 @@
  */
 import type { NatsConnection } from 'nats';
 import { connectNats, NatsUnreachableError } from './bus/nats.js';
-import { fail as failCli } from './cli/run.js';
+import { fail as failCli, registerSecrets } from './cli/run.js';
 import { loadConfig, redactConfig, ConfigError } from './config/load.js';
+import { processRedactor } from './config/redact.js';
 import { ConfigSchema, EnvSchema, type Config, type Role } from './config/schema.js';
 import { ensureDatabase, DatabaseUnreachableError } from './db/database.js';
 import { migrate } from './db/migrate.js';
@@ -44,6 +45,8 @@ const roles: Record<Role, (ctx: RoleContext) => Promise<RunningRole> | RunningRo
 };
 
 async function main(command: string): Promise<void> {
+  // Before anything can fail: no credential of the environment reaches stderr or a log line.
+  registerSecrets();
   let config: Config;
   try {
     config = loadConfig(undefined, command === 'migrate' ? EnvSchema : ConfigSchema);
@@ -51,8 +54,10 @@ async function main(command: string): Promise<void> {
     if (err instanceof ConfigError) fail(ExitCode.Config, `configuration: ${err.message}`);
     throw err;
   }
+  // Values read from `VAR_FILE`s are known only now.
+  registerSecrets(config);
   const release = config.RELEASE ?? defaultRelease();
-  const log = createLogger({ level: config.LOG_LEVEL, release });
+  const log = createLogger({ level: config.LOG_LEVEL, release, scrub: processRedactor.scrub });
 
   try {
     await ensureDatabase(config.DATABASE_URL, log);

@@ -26,9 +26,13 @@ export class NatsUnreachableError extends Error {
 
 export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
   let nc: NatsConnection;
+  // The servers as nats.js gets them carry no credentials: the error names them, never the URL.
+  let where = 'NATS_URL';
   try {
+    const servers = natsServers(url);
+    where = [servers.servers ?? []].flat().join(',');
     nc = await connect({
-      ...natsServers(url),
+      ...servers,
       name,
       timeout: 5_000,
       maxReconnectAttempts: -1,
@@ -38,7 +42,7 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
       maxPingOut: 3,
     });
   } catch (err) {
-    throw new NatsUnreachableError(`cannot connect to NATS at ${url}: ${(err as Error).message}`, { cause: err });
+    throw new NatsUnreachableError(`cannot connect to NATS at ${where}: ${(err as Error).message}`, { cause: err });
   }
   void (async () => {
     for await (const status of nc.status()) {

@@ -35,6 +35,7 @@ import { SEQUENCE_GAP } from '../capture/leader.js';
 import { advanceStream } from '../capture/publisher.js';
 import { RELAY_LOCK } from '../capture/relay.js';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { processRedactor } from '../config/redact.js';
 import { EnvSchema } from '../config/schema.js';
 import { ensureDatabase } from '../db/database.js';
 import { MIGRATIONS, migrate } from '../db/migrate.js';
@@ -157,7 +158,7 @@ async function main(): Promise<ExitCode> {
     if (err instanceof ConfigError) throw new CliError(ExitCode.Config, `configuration: ${err.message}`);
     throw err;
   }
-  const log = createLogger({ level: 'warn', release: 'restore' });
+  const log = createLogger({ level: 'warn', release: 'restore', scrub: processRedactor.scrub });
   const found = args.file ? await readManifest(args.file) : undefined;
   const latest = Math.max(...MIGRATIONS.map((m) => m.version));
   if (found && found.manifest.schemaVersion > latest) {

@@ -14,12 +14,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/env.js';
+import { processRedactor } from '../config/redact.js';
 import { ExitCode } from '../domain/codes.js';
 import { createLogger } from '../observability/log.js';
 import { loadScrapeConfig } from '../scrape/config.js';
 import { NatsConnectError, Scraper } from '../scrape/scraper.js';
 import { createSource, readSourcesFile, sourceDefinitions, SourcesFileError } from '../scrape/sources/registry.js';
-import { CliError, runCli } from './run.js';
+import { CliError, registerSecrets, runCli } from './run.js';
 
 const USAGE = 'usage: npm run scrape -- --source NAME [--once] | --list';
 
@@ -52,6 +53,8 @@ async function main(argv: string[]): Promise<ExitCode> {
     if (err instanceof ConfigError) throw new CliError(ExitCode.Config, `configuration: ${err.message}`);
     throw err;
   }
+  // Values read from `VAR_FILE`s are known only now (runCli registered the environment).
+  registerSecrets(config);
   let definitions;
   try {
     definitions = sourceDefinitions(config.SCRAPE_SOURCES_FILE ? readSourcesFile(config.SCRAPE_SOURCES_FILE) : []);
@@ -67,7 +70,7 @@ async function main(argv: string[]): Promise<ExitCode> {
   const definition = definitions.get(values.source);
   if (!definition) throw new CliError(ExitCode.Usage, `unknown source ${JSON.stringify(values.source)}; known: ${[...definitions.keys()].sort().join(', ')}`);
 
-  const log = createLogger({ level: config.LOG_LEVEL, release: `navimpact-live@${version()}` }).child({ role: 'scraper' });
+  const log = createLogger({ level: config.LOG_LEVEL, release: `navimpact-live@${version()}`, scrub: processRedactor.scrub }).child({ role: 'scraper' });
   const scraper = new Scraper({ config, source: createSource(definition), version: version(), log });
   try {
     await scraper.start();

@@ -39,6 +39,9 @@ const urlWithScheme = (schemes: readonly string[]) =>
 
 const optionalText = z.string().min(1).optional();
 
+/** A DSN as @sentry/core parses it (its DSN_REGEX), with a numeric project id. */
+const SENTRY_DSN = /^https?:\/\/\w+(?::\w*)?@(?:\[[:.%\w]+\]|[\w.-]+)(?::\d+)?\/(?:.*\/)?\d+$/;
+
 export const EnvSchema = z.object({
   APP_ENV: z
     .enum(['development', 'test', 'production'])
@@ -80,6 +83,8 @@ export const EnvSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(8080).describe('Port every process listens on (0 picks a free one).'),
   CORS_ORIGINS: commaList.pipe(z.array(origin)).default([]).describe('Comma list of exact browser origins allowed by CORS and the WebSocket `Origin` check.'),
   SENTRY_DSN: urlWithScheme(['http:', 'https:'])
+    // Sentry's own grammar: the SDK prints a DSN it cannot parse, key included, to the console.
+    .refine((value) => SENTRY_DSN.test(value), 'must be a Sentry DSN: https://<key>@<host>/<project id>')
     .optional()
     .describe('Sentry DSN; when set, unhandled errors and rejections are reported with role and release.'),
   RELEASE: z.string().min(1).optional().describe('Release name reported to Sentry and in logs (default: navimpact-live@<package version>).'),

@@ -1,7 +1,9 @@
 /**
  * pino logging. Every warning or error carries a stable `code` from domain/codes.ts:
  * `log.error({ code: LogCode.X, err }, 'message')`. Secrets never reach a log line: token
- * and authorization fields are redacted wherever they appear.
+ * and authorization fields are redacted wherever they appear, and `scrub` (the process's
+ * credentials, config/redact.ts) runs over every finished line, so a password a library
+ * put in an error message, a cause or a stack is removed too.
  */
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 
@@ -10,6 +12,8 @@ export type { Logger };
 export interface LogOptions {
   level: LevelWithSilent;
   release: string;
+  /** Applied to each serialised line before it is written: removes the process's credentials. */
+  scrub?: (line: string) => string;
 }
 
 export function createLogger(options: LogOptions): Logger {
@@ -22,5 +26,6 @@ export function createLogger(options: LogOptions): Logger {
       censor: '[redacted]',
     },
     formatters: { level: (label) => ({ level: label }) },
+    ...(options.scrub && { hooks: { streamWrite: options.scrub } }),
   });
 }

@@ -8,6 +8,7 @@
  * `navimpact_health_check{check,status}`) and so do the collectors of gauges read on demand.
  */
 import type { RequestAuth } from '../auth/request.js';
+import { processRedactor } from '../config/redact.js';
 import { HttpErrorCode } from '../domain/codes.js';
 import { canReadMetrics } from '../domain/token.js';
 import { HttpError } from '../http/errors.js';
@@ -35,7 +36,8 @@ export function mountOpsRoutes(router: Router, deps: OpsRoutesDeps): void {
     return {
       status: report.unavailable ? 503 : 200,
       headers: NO_STORE,
-      body: JSON.stringify({ status: shown.status, checks: shown.checks }),
+      // Details carry error text of the drivers: never the process's credentials (config/redact.ts).
+      body: processRedactor.scrub(JSON.stringify({ status: shown.status, checks: shown.checks })),
     };
   });
   router.get('/metrics', 'metrics', 0, async (req) => {

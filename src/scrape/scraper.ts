@@ -13,6 +13,7 @@ import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnectio
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 import { systemClock, type Clock } from './clock.js';
+import { redactUrl } from '../config/redact.js';
 import type { ScrapeConfig } from './config.js';
 import { PoliteFetcher } from './fetcher.js';
 import { RecordPublisher, StatusReporter } from './publisher.js';
@@ -109,7 +110,7 @@ export class Scraper {
     try {
       this.nc = await connect(natsOptions(config, source.name));
     } catch (err) {
-      throw new NatsConnectError(`cannot connect to NATS at ${config.NATS_URL.replace(/\/\/[^@/]*@/, '//***@')}: ${(err as Error).message}`, { cause: err });
+      throw new NatsConnectError(`cannot connect to NATS at ${redactUrl(config.NATS_URL)}: ${(err as Error).message}`, { cause: err });
     }
     const log = this.options.log;
     void (async () => {
