@@ -164,5 +164,5 @@ describe('scrape cli', () => {
     const unreachable = await runScrape(['--source', 'example-shire', '--once'], { ...env, NATS_URL: 'nats://127.0.0.1:1' });
     expect(unreachable.code).toBe(69);
     expect(unreachable.stderr).toMatch(/cannot connect to NATS/);
-  });
+  }, 90_000); // five scraper processes, one after another: seconds each on a loaded machine
 });
