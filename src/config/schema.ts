@@ -143,11 +143,35 @@ export const EnvSchema = z.object({
     .describe('A scraper whose last `ok` status is older than this shows as degraded in `/health` (default: two scrape intervals of 6 h, plus jitter).'),
   INGEST_BATCH_SIZE: z.coerce.number().int().min(1).max(5_000).default(500).describe('Most scrape records ingest takes from stream SCRAPE and writes in one upsert.'),
   INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2).describe('Batches one ingest process works on at once; each holds one pool connection while it writes (the pool never grows past DATABASE_POOL_SIZE).'),
+  INGEST_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(65_536)
+    .max(1_073_741_824)
+    .default(16_777_216)
+    .describe(
+      'Most bytes of scrape records one ingest worker asks JetStream for in one pull, and holds in one batch (a batch closes at INGEST_BATCH_SIZE records or this, whichever comes first). Must exceed SCRAPE_MAX_RECORD_BYTES by 4 KiB.',
+    ),
   INGEST_LINGER: Duration.default(20).describe('How long ingest waits for a batch to fill once its first record arrived.'),
   INGEST_ACK_WAIT: Duration.default(60_000).describe('How long a record taken by ingest stays unacknowledged before JetStream redelivers it (a crashed ingest\'s records come back after this).'),
   INGEST_RETRY_MAX: Duration.default(10_000).describe('Longest pause between retries of a batch after a transient database error (backoff starts at 100ms and doubles, with jitter).'),
   SCRAPE_DUPLICATE_WINDOW: Duration.default(3_600_000).describe('Window in which stream SCRAPE drops a record whose `Nats-Msg-Id` it already holds.'),
   SCRAPE_MAX_BYTES: z.coerce.number().int().min(1_048_576).default(1_073_741_824).describe('Most bytes stream SCRAPE holds before it refuses new records (publishers see the error; nothing un-ingested is dropped).'),
+  SCRAPE_MAX_RECORD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .max(67_108_864)
+    .default(1_048_576)
+    .describe('Largest scrape record (payload and headers) stream SCRAPE accepts; a larger one is refused to its publisher.'),
+  SCRAPE_MAX_PER_SOURCE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(100_000)
+    .describe(
+      'Most records stream SCRAPE holds for one source (`scrape.grants.<source>`); beyond, that source\'s new records are refused while every other source is still accepted.',
+    ),
   SCRAPE_REJECTED_MAX_AGE: Duration.default(7 * 86_400_000).describe('How long stream SCRAPE_REJECTED keeps rejected records (`scrape.rejected.>`) for inspection.'),
   SHUTDOWN_DRAIN: Duration.default(10_000).describe(
     'On SIGTERM a gateway refuses new upgrades (503) and closes its clients with 1001 spread evenly over this (at least 100 a second), so they do not all reconnect at once.',
@@ -161,6 +185,9 @@ export const EnvSchema = z.object({
 });
 
 export type Env = z.input<typeof EnvSchema>;
+
+/** What a pull's byte count adds to a record's own size (subject, reply subject), at most. */
+const PULL_HEADROOM_BYTES = 4_096;
 
 export const ConfigSchema = EnvSchema.superRefine((cfg, ctx) => {
   if (cfg.APP_ENV === 'production') {
@@ -178,6 +205,13 @@ export const ConfigSchema = EnvSchema.superRefine((cfg, ctx) => {
   }
   if (cfg.ROLES.includes('gateway') && cfg.SHUTDOWN_TIMEOUT <= cfg.SHUTDOWN_DRAIN) {
     ctx.addIssue({ code: 'custom', path: ['SHUTDOWN_TIMEOUT'], message: 'must be longer than SHUTDOWN_DRAIN, which the gateway spends closing its clients' });
+  }
+  if (cfg.INGEST_MAX_BYTES < cfg.SCRAPE_MAX_RECORD_BYTES + PULL_HEADROOM_BYTES) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['INGEST_MAX_BYTES'],
+      message: `must be at least SCRAPE_MAX_RECORD_BYTES + ${PULL_HEADROOM_BYTES} (${cfg.SCRAPE_MAX_RECORD_BYTES + PULL_HEADROOM_BYTES}): a pull smaller than the largest record would never deliver it`,
+    });
   }
   // Every process serves /metrics to monitor and admin tokens (CONTRACT v1.1 section 1):
   // in production each needs a key to verify them; elsewhere a process without the gateway
