@@ -127,6 +127,13 @@ export const EnvSchema = z.object({
     .default('navimpact:')
     .describe('Prefix of every Redis key the cache writes (several deployments or tests can share one Redis).'),
   CACHE_TTL: Duration.default(300_000).describe('Lifetime of a cached grant or list page: the last safety net behind version checks and invalidation.'),
+  CACHE_LIST_MAX_PAGES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000_000)
+    .default(10_000)
+    .describe('List pages (`GET /v1/grants`, one per distinct query and cursor) the Redis cache keeps at most; beyond, the oldest fills are deleted.'),
   CACHE_INVALIDATION_BOUND: Duration.default(1_000)
     .describe('Staleness bound of the cache: an entry is served only if the invalidator has applied every change the gateway saw more than this long ago.'),
   CACHE_TOMBSTONE_TTL: Duration.default(60_000)
