@@ -7,6 +7,7 @@
  *   beyond that 503 `busy` with Retry-After, and the stream never has more consumers.
  */
 import { Redis } from 'ioredis';
+import { connect as natsConnect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheKeys } from '../../src/cache/keys.js';
 import { insertGrants, startRestStack, token, type RestStack } from './harness.js';
@@ -60,6 +61,49 @@ describe('rest bounds', () => {
     } finally {
       redis.disconnect();
     }
+  }, 120_000);
+
+  it('rest bounds - 600 concurrent /v1/changes older than the recent events: at most 16 replays read GRANTS at once, the overflow gets 503 busy with Retry-After, the rest their events', async () => {
+    await insertGrants(stack, 30);
+    // One event larger than the recent events' character budget: the gateway keeps only it,
+    // so every read below is a replay of the stream.
+    const [big] = await insertGrants(stack, 1);
+    await stack.sql('UPDATE grants SET description = $2 WHERE id = $1', [big, 'x'.repeat(300_000)]);
+    await expect.poll(async () => Number((await stack.sql('SELECT count(*) FROM grant_changes')).rows[0].count), { timeout: 20_000 }).toBe(0);
+    const head = Number((await stack.sql('SELECT stream_seq FROM relay_state')).rows[0].stream_seq);
+    const since = head - 20;
+
+    const nc = await natsConnect({ servers: stack.nats.url });
+    const jsm = await nc.jetstreamManager();
+    // The gateway's live feed and the invalidator read GRANTS all along.
+    const steady = (await jsm.streams.info('GRANTS')).state.consumer_count;
+    let most = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        most = Math.max(most, (await jsm.streams.info('GRANTS')).state.consumer_count);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    })();
+    const answers = await Promise.all(Array.from({ length: 600 }, () => stack.get(`/v1/changes?since=${since}&limit=5`)));
+    sampling = false;
+    await sampler;
+    await nc.close();
+
+    const ok = answers.filter((a) => a.status === 200);
+    const busy = answers.filter((a) => a.status === 503);
+    expect(ok.length + busy.length).toBe(600);
+    expect(busy.length).toBeGreaterThan(0);
+    expect(ok.length).toBeGreaterThanOrEqual(16 + 256);
+    for (const a of busy) {
+      expect(a.json).toMatchObject({ error: { code: 'busy' } });
+      expect(a.headers.get('retry-after')).toBe('1');
+    }
+    for (const a of ok) expect(a.json.events.map((e: { seq: number }) => e.seq)).toEqual([since + 1, since + 2, since + 3, since + 4, since + 5]);
+    expect(most).toBeGreaterThan(steady);
+    expect(most).toBeLessThanOrEqual(steady + 16);
+    // Once the flood is over, a reader is served again.
+    expect((await stack.get(`/v1/changes?since=${since}&limit=5`)).status).toBe(200);
   }, 120_000);
 });
 
