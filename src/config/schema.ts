@@ -148,6 +148,9 @@ export const EnvSchema = z.object({
   REST_MAX_LIMIT: z.coerce.number().int().min(1).max(10_000).default(500).describe('Largest `limit` accepted by `GET /v1/grants` and `GET /v1/changes`.'),
   SCRAPER_STALE_AFTER: Duration.default(13 * 3_600_000)
     .describe('A scraper whose last `ok` status is older than this shows as degraded in `/health` (default: two scrape intervals of 6 h, plus jitter).'),
+  SCRAPER_FORGET_AFTER: Duration.default(7 * 86_400_000).describe(
+    'A source that sent no status for this long is forgotten: dropped from `/health` (no longer degrading it) and its `navimpact_scraper_*` series removed (a retired source). Must exceed SCRAPER_STALE_AFTER.',
+  ),
   INGEST_BATCH_SIZE: z.coerce.number().int().min(1).max(5_000).default(500).describe('Most scrape records ingest takes from stream SCRAPE and writes in one upsert.'),
   INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2).describe('Batches one ingest process works on at once; each holds one pool connection while it writes (the pool never grows past DATABASE_POOL_SIZE).'),
   INGEST_MAX_BYTES: z.coerce
@@ -212,6 +215,9 @@ export const ConfigSchema = EnvSchema.superRefine((cfg, ctx) => {
   }
   if (cfg.ROLES.includes('gateway') && cfg.SHUTDOWN_TIMEOUT <= cfg.SHUTDOWN_DRAIN) {
     ctx.addIssue({ code: 'custom', path: ['SHUTDOWN_TIMEOUT'], message: 'must be longer than SHUTDOWN_DRAIN, which the gateway spends closing its clients' });
+  }
+  if (cfg.SCRAPER_FORGET_AFTER <= cfg.SCRAPER_STALE_AFTER) {
+    ctx.addIssue({ code: 'custom', path: ['SCRAPER_FORGET_AFTER'], message: 'must be longer than SCRAPER_STALE_AFTER: a source is degraded before it is forgotten' });
   }
   if (cfg.INGEST_MAX_BYTES < cfg.SCRAPE_MAX_RECORD_BYTES + PULL_HEADROOM_BYTES) {
     ctx.addIssue({

@@ -59,7 +59,7 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
       : undefined;
   const rest = new Rest({ maxLimit: config.REST_MAX_LIMIT }, { pool, feed, cache, local, auth, metrics, ...hooks });
   rest.mount(ctx.router);
-  const scrapers = new ScraperWatch(nc, config.SCRAPER_STALE_AFTER, log, metrics);
+  const scrapers = new ScraperWatch(nc, { staleAfterMs: config.SCRAPER_STALE_AFTER, forgetAfterMs: config.SCRAPER_FORGET_AFTER }, log, metrics);
   const gateway = new Gateway(config, { app: ctx.http.app, feed, verifier, log, metrics });
   ctx.health.add('redis', cacheCheck(cache, freshness));
   ctx.health.add('scrapers', scrapersCheck(scrapers));
