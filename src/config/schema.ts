@@ -78,7 +78,10 @@ export const EnvSchema = z.object({
   CORS_ORIGINS: commaList.pipe(z.array(origin)).default([]).describe('Comma list of exact browser origins allowed by CORS and the WebSocket `Origin` check.'),
   SENTRY_DSN: urlWithScheme(['http:', 'https:'])
     .optional()
-    .describe('Sentry DSN; when set, unhandled errors and rejections are reported with role and release.'),
+    .describe('Sentry DSN; when set, unhandled errors and rejections, REST 500s, feed failures and server loops still failing after 5 tries are reported with role, release and log code.'),
+  SENTRY_REPORT_INTERVAL: Duration.default(60_000).describe(
+    'The same error (log code and message) is sent to Sentry at most once per this; the next report counts the ones held back.',
+  ),
   RELEASE: z.string().min(1).optional().describe('Release name reported to Sentry and in logs (default: navimpact-live@<package version>).'),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

@@ -41,6 +41,7 @@ import { PULL_EXPIRES_MS } from '../bus/nats.js';
 import { ensureScrapeStreams, isNotFound } from '../bus/streams.js';
 import { backoffDelay } from '../domain/backoff.js';
 import { retry, sleep } from '../lifecycle/retry.js';
+import { reportRetrying } from '../observability/sentry.js';
 import { Connections } from './connections.js';
 import { planBatch, type BatchPlan, type Rejection } from './decode.js';
 import { countQuality } from './quality.js';
@@ -178,6 +179,7 @@ export class Ingest {
         failures++;
         const delayMs = backoffDelay(failures - 1, { baseMs: FIRST_RETRY_MS, maxMs: this.options.retryMaxMs });
         this.log.warn({ code: LogCode.IngestConsumerRestarted, worker, attempt: failures, delayMs, err }, 'ingest consumer failed; restarting it');
+        reportRetrying(err, LogCode.IngestConsumerRestarted, failures);
         await sleep(delayMs, this.stopping.signal);
       } finally {
         if (messages) {
@@ -331,6 +333,7 @@ export class Ingest {
           maxMs: this.options.retryMaxMs,
           signal: this.stopping.signal,
           onRetry: (err, attempt, delayMs) => {
+            reportRetrying(err, step === 'write' ? LogCode.IngestBatchRetry : LogCode.IngestRejectPublishFailed, attempt, { records: batch.length });
             heartbeat ??= setInterval(() => batch.forEach((m) => m.working()), Math.max(500, this.options.ackWaitMs / 3));
             this.log.warn(
               { code: step === 'write' ? LogCode.IngestBatchRetry : LogCode.IngestRejectPublishFailed, attempt, delayMs, records: batch.length, err },
