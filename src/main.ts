@@ -80,7 +80,7 @@ async function main(command: string): Promise<void> {
   }
   if (command !== 'start') fail(ExitCode.Usage, `unknown command "${command}" (expected start or migrate)`);
 
-  initReporting({ dsn: config.SENTRY_DSN, release, environment: config.APP_ENV, roles: config.ROLES });
+  initReporting({ dsn: config.SENTRY_DSN, release, environment: config.APP_ENV, roles: config.ROLES, intervalMs: config.SENTRY_REPORT_INTERVAL });
   const shutdown = new Shutdown(log, config.SHUTDOWN_TIMEOUT);
   installCrashHandlers(log, (code) => void shutdown.run(code, 'fatal error'));
   shutdown.listen();

@@ -186,7 +186,7 @@ async function runIngest(round: number): Promise<{ perSecond: number; peakConnec
     // Publish everything first: the stream holds it, as it would after a burst of scrapers.
     const nc = await connect({ servers: nats.url });
     const jsm = await nc.jetstreamManager();
-    await ensureScrapeStreams(jsm, { duplicateWindowMs: 3_600_000, maxBytes: 1_073_741_824, rejectedMaxAgeMs: 86_400_000, replicas: 1 }, testLog);
+    await ensureScrapeStreams(jsm, { duplicateWindowMs: 3_600_000, maxBytes: 1_073_741_824, maxRecordBytes: 1_048_576, maxPerSource: 1_000_000, rejectedMaxAgeMs: 86_400_000, replicas: 1 }, testLog);
     const js = nc.jetstream();
     for (let i = 0; i < raw.length; i += 1_000) {
       await Promise.all(raw.slice(i, i + 1_000).map((r) => js.publish(`scrape.grants.${SOURCE}`, JSON.stringify(r))));

@@ -56,6 +56,10 @@ export interface ScrapeStreamOptions {
   duplicateWindowMs: number;
   /** Bytes SCRAPE holds before refusing new records (SCRAPE_MAX_BYTES). */
   maxBytes: number;
+  /** Largest record SCRAPE accepts, payload and headers (SCRAPE_MAX_RECORD_BYTES). */
+  maxRecordBytes: number;
+  /** Records SCRAPE holds for one source, one subject (SCRAPE_MAX_PER_SOURCE). */
+  maxPerSource: number;
   /** How long SCRAPE_REJECTED keeps rejections (SCRAPE_REJECTED_MAX_AGE). */
   rejectedMaxAgeMs: number;
   /** Copies JetStream keeps of each stream (NATS_STREAM_REPLICAS). */
@@ -70,6 +74,11 @@ export interface ScrapeStreamOptions {
  *   ingest acknowledges it (committed or rejected) and no age limit can drop an
  *   un-ingested one. When full it refuses new records (`discard: new`): a scraper sees the
  *   error, nothing queued is lost. Duplicate window for `Nats-Msg-Id` configurable.
+ *   Quotas, so that one source cannot take the stream from the others: each source is one
+ *   subject, and holds at most `maxPerSource` records (`max_msgs_per_subject` with
+ *   `discard_new_per_subject`: that source's next record is refused, the others' are not);
+ *   a record is at most `maxRecordBytes` (`max_msg_size`). JetStream has no per-subject byte
+ *   limit: a source's bytes are bounded by the product of the two.
  * - `SCRAPE_REJECTED` on `scrape.rejected.>`: limits retention by age, for inspection;
  *   ingest publishes each rejection with a message id derived from the record's SCRAPE
  *   sequence, so a redelivered record is not rejected twice.
@@ -85,10 +94,13 @@ export async function ensureScrapeStreams(jsm: JetStreamManager, options: Scrape
       storage: StorageType.File,
       discard: DiscardPolicy.New,
       max_bytes: options.maxBytes,
+      max_msg_size: options.maxRecordBytes,
+      max_msgs_per_subject: options.maxPerSource,
+      discard_new_per_subject: true,
       duplicate_window: nanos(window),
       num_replicas: options.replicas,
     },
-    ['max_bytes', 'duplicate_window', 'num_replicas'],
+    ['max_bytes', 'max_msg_size', 'max_msgs_per_subject', 'discard_new_per_subject', 'duplicate_window', 'num_replicas'],
     log,
   );
   await ensureStream(

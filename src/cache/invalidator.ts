@@ -32,6 +32,7 @@ import { ChangeOp, Subjects } from '../domain/events.js';
 import { GrantId } from '../domain/grant.js';
 import { retry, sleep } from '../lifecycle/retry.js';
 import type { Logger } from '../observability/log.js';
+import { reportRetrying } from '../observability/sentry.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ChangeSource, InvalidationStore, StreamMessage } from './invalidation-store.js';
 
@@ -204,7 +205,8 @@ export class Invalidator {
     const value = await retry(op, {
       ...RETRY,
       signal: this.stopping.signal,
-      onRetry: (err) => {
+      onRetry: (err, attempt) => {
+        reportRetrying(err, LogCode.InvalidatorRedisError, attempt);
         if (this.storeDown) return;
         this.storeDown = true;
         this.log.warn({ code: LogCode.InvalidatorRedisError, err }, 'invalidator cannot reach Redis; retrying');

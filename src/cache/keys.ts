@@ -11,6 +11,8 @@ export interface CacheKeys {
   grantPrefix: string;
   /** A list page, by its canonical query. */
   list(query: string): string;
+  /** The sorted set of stored list pages by fill time (their budget); matched by `patterns`. */
+  listIndex: string;
   /** The invalidation watermark. */
   watermark: string;
   /** SCAN patterns that match every entry, tombstone and page (not the watermark). */
@@ -24,6 +26,8 @@ export function cacheKeys(prefix: string): CacheKeys {
     grant: (id) => `${grantPrefix}${id}`,
     grantPrefix,
     list: (query) => `${listPrefix}${createHash('sha1').update(query).digest('base64url')}`,
+    // No page key is five characters long (a sha1 in base64url is 27).
+    listIndex: `${listPrefix}index`,
     watermark: `${prefix}wm`,
     patterns: [`${grantPrefix}*`, `${listPrefix}*`],
   };

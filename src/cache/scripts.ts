@@ -7,6 +7,7 @@
  *   versions below this one are stale and may not be filled).
  * - `<prefix>l:<hash>`: `v<seq>\n<page JSON>`, a list page consistent with stream sequence `seq`
  *   (its "version": a page from a later snapshot replaces one from an earlier).
+ * - `<prefix>l:index`: the list pages stored, by fill time: at most CACHE_LIST_MAX_PAGES.
  * - `<prefix>wm`: the invalidation watermark: every change event with a stream sequence up
  *   to this one has been applied to the cache. It is written in the same script as the
  *   invalidations it covers, so a Redis restored from an older snapshot carries a watermark
@@ -40,7 +41,7 @@ return value
  * the database read behind it is older than the window (a tombstone that blocked it may have
  * expired). Returns 1 when set, 0 when refused as stale, -1 when refused as too late.
  */
-export const FILL = `
+const FILL_CHECK = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now - tonumber(ARGV[4]) > tonumber(ARGV[5]) then return -1 end
@@ -52,6 +53,27 @@ if current then
   if v and (v > fill or (v == fill and string.sub(current, 1, 1) == 'v')) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+`;
+
+export const FILL = `${FILL_CHECK}
+return 1
+`;
+
+/**
+ * FILL_LIST(KEYS[1]=page, KEYS[2]=page index; ARGV[1..5] as FILL, ARGV[6]=most pages).
+ * FILL for a list page, within a budget: every stored page is recorded in the index (a
+ * sorted set scored by fill time, living as long as a page), and when the index holds more
+ * than ARGV[6] pages the oldest fills are deleted with their index entries. A page that
+ * expired on its own stays counted until it is the oldest: the budget never undercounts.
+ */
+export const FILL_LIST = `${FILL_CHECK}
+redis.call('ZADD', KEYS[2], now, KEYS[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[6])
+if over > 0 then
+  local oldest = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #oldest, 2 do redis.call('DEL', oldest[i]) end
+end
 return 1
 `;
 

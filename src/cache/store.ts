@@ -18,12 +18,14 @@ import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Freshness } from './freshness.js';
 import { cacheKeys, type CacheKeys } from './keys.js';
-import { FILL, READ } from './scripts.js';
+import { FILL, FILL_LIST, READ } from './scripts.js';
 
 export interface CacheOptions {
   prefix: string;
   ttlMs: number;
   tombstoneTtlMs: number;
+  /** CACHE_LIST_MAX_PAGES: list pages kept at most; beyond, the oldest fills are deleted. */
+  listMaxPages: number;
 }
 
 /** A fill must reach Redis within this long of the database read behind it. */
@@ -34,6 +36,7 @@ export function fillWindowMs(tombstoneTtlMs: number): number {
 interface CacheCommands {
   cacheRead(entry: string, watermark: string, required: number, kind: 'g' | 'l'): Promise<string | null>;
   cacheFill(entry: string, version: number, value: string, ttlMs: number, readAt: number, windowMs: number): Promise<number>;
+  cacheFillList(page: string, index: string, seq: number, value: string, ttlMs: number, readAt: number, windowMs: number, maxPages: number): Promise<number>;
 }
 
 type CacheRedis = Redis & CacheCommands;
@@ -53,6 +56,7 @@ export function requestPathRedisOptions(): RedisOptions {
 export function defineCacheCommands(redis: Redis): CacheRedis {
   redis.defineCommand('cacheRead', { numberOfKeys: 2, lua: READ });
   redis.defineCommand('cacheFill', { numberOfKeys: 1, lua: FILL });
+  redis.defineCommand('cacheFillList', { numberOfKeys: 2, lua: FILL_LIST });
   return redis as CacheRedis;
 }
 
@@ -132,11 +136,13 @@ export class GrantCache {
   }
 
   fillGrant(id: string, version: number, json: string, readAt: number): Promise<void> {
-    return this.fill(this.keys.grant(id), version, json, readAt);
+    return this.fill(() => this.redis.cacheFill(this.keys.grant(id), version, `v${version}\n${json}`, this.options.ttlMs, readAt, this.windowMs));
   }
 
+  /** Fills a list page within the pages' budget (scripts.ts FILL_LIST). */
   fillList(query: string, seq: number, json: string, readAt: number): Promise<void> {
-    return this.fill(this.keys.list(query), seq, json, readAt);
+    const { ttlMs, listMaxPages } = this.options;
+    return this.fill(() => this.redis.cacheFillList(this.keys.list(query), this.keys.listIndex, seq, `v${seq}\n${json}`, ttlMs, readAt, this.windowMs, listMaxPages));
   }
 
   private async read(key: string, kind: 'g' | 'l'): Promise<Cached | undefined> {
@@ -162,10 +168,10 @@ export class GrantCache {
     return { version: Number(value.slice(1, nl)), json: value.slice(nl + 1) };
   }
 
-  private async fill(key: string, version: number, json: string, readAt: number): Promise<void> {
+  private async fill(run: () => Promise<number>): Promise<void> {
     if (!this.up) return;
     try {
-      const result = await this.redis.cacheFill(key, version, `v${version}\n${json}`, this.options.ttlMs, readAt, this.windowMs);
+      const result = await run();
       this.metrics.cacheFills.inc({ result: result === 1 ? 'stored' : result === 0 ? 'stale' : 'late' });
     } catch (err) {
       this.metrics.cacheFills.inc({ result: 'error' });

@@ -34,7 +34,7 @@ import type { ChangeEvent } from '../domain/events.js';
 import { GrantFromRow, type Grant } from '../domain/grant.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { reportError } from '../observability/sentry.js';
+import { reportError, reportRetrying } from '../observability/sentry.js';
 import type { LoggedChange, RelayState } from './changelog.js';
 import type { ChangeLog, EventStream } from './outbox.js';
 import { previousOf } from './previous.js';
@@ -94,6 +94,7 @@ export class Leader {
       } catch (err) {
         if (!(err instanceof NatsStepError)) throw err;
         this.log.warn({ code: LogCode.RelayPublishFailed, err: err.cause }, 'NATS not ready for the relay; retrying');
+        reportRetrying(err.cause, LogCode.RelayPublishFailed, attempt + 1);
         await this.wakeup.pause(backoffDelay(attempt, RELAY_BACKOFF));
       }
     }
@@ -109,6 +110,7 @@ export class Leader {
       } catch (err) {
         if (!(err instanceof NatsStepError)) throw err;
         this.log.warn({ code: LogCode.RelayPublishFailed, err: err.cause }, 'publishing to NATS failed; will reconcile and retry');
+        reportRetrying(err.cause, LogCode.RelayPublishFailed, this.failures + 1);
         await this.wakeup.pause(backoffDelay(this.failures++, RELAY_BACKOFF));
         await this.reconcile(state).catch((e: unknown) => {
           if (!(e instanceof NatsStepError)) throw e;
@@ -227,7 +229,7 @@ export class Leader {
     // Publishing the row as it is loses nothing; the error makes the drift visible.
     const err = new Error(`change ${change.logId} of grant ${change.grantId} does not match the Grant schema: ${parsed.error.message}`);
     this.log.error({ code: LogCode.RelayChangeInvalid, err }, 'published a change that fails the Grant schema');
-    reportError(err);
+    reportError(err, LogCode.RelayChangeInvalid);
     return change.row as unknown as Grant;
   }
 }

@@ -25,6 +25,7 @@ import { createClient } from '../db/pool.js';
 import { backoffDelay } from '../domain/backoff.js';
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
+import { reportRetrying } from '../observability/sentry.js';
 import type { Metrics } from '../observability/metrics.js';
 import { NOTIFY_CHANNEL } from './changelog.js';
 import { Leader, RELAY_BACKOFF } from './leader.js';
@@ -87,7 +88,10 @@ export class Relay {
         await client.connect();
         await this.campaign(client);
       } catch (err) {
-        if (!this.wakeup.stopped) this.log.warn({ code: LogCode.RelayDatabaseError, err }, 'relay lost its database connection; campaigning again');
+        if (!this.wakeup.stopped) {
+          this.log.warn({ code: LogCode.RelayDatabaseError, err }, 'relay lost its database connection; campaigning again');
+          reportRetrying(err, LogCode.RelayDatabaseError, attempt + 1);
+        }
       } finally {
         this.leading = false;
         this.metrics.relayLeader.set(0);

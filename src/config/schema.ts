@@ -86,7 +86,10 @@ export const EnvSchema = z.object({
     // Sentry's own grammar: the SDK prints a DSN it cannot parse, key included, to the console.
     .refine((value) => SENTRY_DSN.test(value), 'must be a Sentry DSN: https://<key>@<host>/<project id>')
     .optional()
-    .describe('Sentry DSN; when set, unhandled errors and rejections are reported with role and release.'),
+    .describe('Sentry DSN; when set, unhandled errors and rejections, REST 500s, feed failures and server loops still failing after 5 tries are reported with role, release and log code.'),
+  SENTRY_REPORT_INTERVAL: Duration.default(60_000).describe(
+    'The same error (log code and message) is sent to Sentry at most once per this; the next report counts the ones held back.',
+  ),
   RELEASE: z.string().min(1).optional().describe('Release name reported to Sentry and in logs (default: navimpact-live@<package version>).'),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -140,6 +143,13 @@ export const EnvSchema = z.object({
     .default('navimpact:')
     .describe('Prefix of every Redis key the cache writes (several deployments or tests can share one Redis).'),
   CACHE_TTL: Duration.default(300_000).describe('Lifetime of a cached grant or list page: the last safety net behind version checks and invalidation.'),
+  CACHE_LIST_MAX_PAGES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000_000)
+    .default(10_000)
+    .describe('List pages (`GET /v1/grants`, one per distinct query and cursor) the Redis cache keeps at most; beyond, the oldest fills are deleted.'),
   CACHE_INVALIDATION_BOUND: Duration.default(1_000)
     .describe('Staleness bound of the cache: an entry is served only if the invalidator has applied every change the gateway saw more than this long ago.'),
   CACHE_TOMBSTONE_TTL: Duration.default(60_000)
@@ -154,13 +164,40 @@ export const EnvSchema = z.object({
   REST_MAX_LIMIT: z.coerce.number().int().min(1).max(10_000).default(500).describe('Largest `limit` accepted by `GET /v1/grants` and `GET /v1/changes`.'),
   SCRAPER_STALE_AFTER: Duration.default(13 * 3_600_000)
     .describe('A scraper whose last `ok` status is older than this shows as degraded in `/health` (default: two scrape intervals of 6 h, plus jitter).'),
+  SCRAPER_FORGET_AFTER: Duration.default(7 * 86_400_000).describe(
+    'A source that sent no status for this long is forgotten: dropped from `/health` (no longer degrading it) and its `navimpact_scraper_*` series removed (a retired source). Must exceed SCRAPER_STALE_AFTER.',
+  ),
   INGEST_BATCH_SIZE: z.coerce.number().int().min(1).max(5_000).default(500).describe('Most scrape records ingest takes from stream SCRAPE and writes in one upsert.'),
   INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2).describe('Batches one ingest process works on at once; each holds one pool connection while it writes (the pool never grows past DATABASE_POOL_SIZE).'),
+  INGEST_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(65_536)
+    .max(1_073_741_824)
+    .default(16_777_216)
+    .describe(
+      'Most bytes of scrape records one ingest worker asks JetStream for in one pull, and holds in one batch (a batch closes at INGEST_BATCH_SIZE records or this, whichever comes first). Must exceed SCRAPE_MAX_RECORD_BYTES by 4 KiB.',
+    ),
   INGEST_LINGER: Duration.default(20).describe('How long ingest waits for a batch to fill once its first record arrived.'),
   INGEST_ACK_WAIT: Duration.default(60_000).describe('How long a record taken by ingest stays unacknowledged before JetStream redelivers it (a crashed ingest\'s records come back after this).'),
   INGEST_RETRY_MAX: Duration.default(10_000).describe('Longest pause between retries of a batch after a transient database error (backoff starts at 100ms and doubles, with jitter).'),
   SCRAPE_DUPLICATE_WINDOW: Duration.default(3_600_000).describe('Window in which stream SCRAPE drops a record whose `Nats-Msg-Id` it already holds.'),
   SCRAPE_MAX_BYTES: z.coerce.number().int().min(1_048_576).default(1_073_741_824).describe('Most bytes stream SCRAPE holds before it refuses new records (publishers see the error; nothing un-ingested is dropped).'),
+  SCRAPE_MAX_RECORD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .max(67_108_864)
+    .default(1_048_576)
+    .describe('Largest scrape record (payload and headers) stream SCRAPE accepts; a larger one is refused to its publisher.'),
+  SCRAPE_MAX_PER_SOURCE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(100_000)
+    .describe(
+      'Most records stream SCRAPE holds for one source (`scrape.grants.<source>`); beyond, that source\'s new records are refused while every other source is still accepted.',
+    ),
   SCRAPE_REJECTED_MAX_AGE: Duration.default(7 * 86_400_000).describe('How long stream SCRAPE_REJECTED keeps rejected records (`scrape.rejected.>`) for inspection.'),
   SHUTDOWN_DRAIN: Duration.default(10_000).describe(
     'On SIGTERM a gateway refuses new upgrades (503) and closes its clients with 1001 spread evenly over this (at least 100 a second), so they do not all reconnect at once.',
@@ -174,6 +211,9 @@ export const EnvSchema = z.object({
 });
 
 export type Env = z.input<typeof EnvSchema>;
+
+/** What a pull's byte count adds to a record's own size (subject, reply subject), at most. */
+const PULL_HEADROOM_BYTES = 4_096;
 
 export const ConfigSchema = EnvSchema.superRefine((cfg, ctx) => {
   if (cfg.APP_ENV === 'production') {
@@ -205,6 +245,16 @@ export const ConfigSchema = EnvSchema.superRefine((cfg, ctx) => {
   }
   if (cfg.ROLES.includes('gateway') && cfg.SHUTDOWN_TIMEOUT <= cfg.SHUTDOWN_DRAIN) {
     ctx.addIssue({ code: 'custom', path: ['SHUTDOWN_TIMEOUT'], message: 'must be longer than SHUTDOWN_DRAIN, which the gateway spends closing its clients' });
+  }
+  if (cfg.SCRAPER_FORGET_AFTER <= cfg.SCRAPER_STALE_AFTER) {
+    ctx.addIssue({ code: 'custom', path: ['SCRAPER_FORGET_AFTER'], message: 'must be longer than SCRAPER_STALE_AFTER: a source is degraded before it is forgotten' });
+  }
+  if (cfg.INGEST_MAX_BYTES < cfg.SCRAPE_MAX_RECORD_BYTES + PULL_HEADROOM_BYTES) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['INGEST_MAX_BYTES'],
+      message: `must be at least SCRAPE_MAX_RECORD_BYTES + ${PULL_HEADROOM_BYTES} (${cfg.SCRAPE_MAX_RECORD_BYTES + PULL_HEADROOM_BYTES}): a pull smaller than the largest record would never deliver it`,
+    });
   }
   // Every process serves /metrics to monitor and admin tokens (CONTRACT v1.1 section 1):
   // in production each needs a key to verify them; elsewhere a process without the gateway

@@ -65,6 +65,7 @@ export const LogCode = {
   InvalidatorEventInvalid: 'InvalidatorEventInvalid',
   HttpFailed: 'HttpFailed',
   ScraperStatusInvalid: 'ScraperStatusInvalid',
+  ScraperForgotten: 'ScraperForgotten',
   // scrapers (src/scrape)
   ScrapeRunStarted: 'ScrapeRunStarted',
   ScrapeRunFinished: 'ScrapeRunFinished',

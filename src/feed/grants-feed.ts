@@ -134,7 +134,7 @@ export class GrantFeed implements ChangeFeed {
         if (this.stopping.signal.aborted) return;
         this.metrics.feedRestarts.inc();
         this.log.error({ code: LogCode.GatewayFeedFailed, err, head: this.head }, 'GRANTS feed failed; restarting it from the sequence after the last delivered');
-        reportError(err);
+        reportError(err, LogCode.GatewayFeedFailed, { head: this.head });
         await sleep(backoffDelay(attempt, RESTART), this.stopping.signal);
       } finally {
         this.live = false;

@@ -21,6 +21,7 @@
 import { HttpErrorCode, LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
+import { reportError } from '../observability/sentry.js';
 import type { Cors } from './cors.js';
 import { HttpError, errorBody } from './errors.js';
 import { MAX_QUERY_BYTES } from './query.js';
@@ -75,6 +76,7 @@ export class Router {
   private errorReply(err: unknown, req: Request, name: string): Reply {
     if (err instanceof HttpError) return { status: err.status, headers: err.headers, body: errorBody(err.code, err.message, err.details) };
     this.options.log.error({ code: LogCode.HttpFailed, err, route: name, url: req.url }, 'request failed');
+    reportError(err, LogCode.HttpFailed, { route: name });
     return { status: 500, body: errorBody(HttpErrorCode.Internal, 'internal error') };
   }
 

@@ -41,6 +41,7 @@ import { PULL_EXPIRES_MS } from '../bus/nats.js';
 import { ensureScrapeStreams, isNotFound } from '../bus/streams.js';
 import { backoffDelay } from '../domain/backoff.js';
 import { retry, sleep } from '../lifecycle/retry.js';
+import { reportRetrying } from '../observability/sentry.js';
 import { Connections } from './connections.js';
 import { planBatch, type BatchPlan, type Rejection } from './decode.js';
 import { countQuality } from './quality.js';
@@ -65,6 +66,10 @@ export interface IngestOptions {
   retryMaxMs: number;
   duplicateWindowMs: number;
   maxBytes: number;
+  maxRecordBytes: number;
+  maxPerSource: number;
+  /** INGEST_MAX_BYTES: the bytes of one pull, and of one batch. */
+  pullMaxBytes: number;
   rejectedMaxAgeMs: number;
   /** NATS_STREAM_REPLICAS. */
   replicas: number;
@@ -100,7 +105,14 @@ export class Ingest {
     const jsm = await this.nc.jetstreamManager();
     await ensureScrapeStreams(
       jsm,
-      { duplicateWindowMs: this.options.duplicateWindowMs, maxBytes: this.options.maxBytes, rejectedMaxAgeMs: this.options.rejectedMaxAgeMs, replicas: this.options.replicas },
+      {
+        duplicateWindowMs: this.options.duplicateWindowMs,
+        maxBytes: this.options.maxBytes,
+        maxRecordBytes: this.options.maxRecordBytes,
+        maxPerSource: this.options.maxPerSource,
+        rejectedMaxAgeMs: this.options.rejectedMaxAgeMs,
+        replicas: this.options.replicas,
+      },
       this.log,
     );
     await this.ensureConsumer();
@@ -154,7 +166,10 @@ export class Ingest {
       let messages: ConsumerMessages | undefined;
       try {
         const consumer = await this.js.consumers.get(Streams.scrape, DURABLE);
-        messages = await consumer.consume({ max_messages: this.options.batchSize, expires: PULL_EXPIRES_MS });
+        // Pulls are bounded by bytes, not by count: JetStream sends at most pullMaxBytes per
+        // pull (and nats.js at most 100 records), and nats.js asks for more only as this
+        // worker takes what it holds, so a worker holds about two pulls' worth at most.
+        messages = await consumer.consume({ max_bytes: this.options.pullMaxBytes, expires: PULL_EXPIRES_MS });
         this.subscriptions.add(messages);
         if (!this.running) messages.stop();
         await this.drain(messages);
@@ -164,6 +179,7 @@ export class Ingest {
         failures++;
         const delayMs = backoffDelay(failures - 1, { baseMs: FIRST_RETRY_MS, maxMs: this.options.retryMaxMs });
         this.log.warn({ code: LogCode.IngestConsumerRestarted, worker, attempt: failures, delayMs, err }, 'ingest consumer failed; restarting it');
+        reportRetrying(err, LogCode.IngestConsumerRestarted, failures);
         await sleep(delayMs, this.stopping.signal);
       } finally {
         if (messages) {
@@ -174,15 +190,26 @@ export class Ingest {
     }
   }
 
-  /** Takes batches from one consume() subscription until it ends. */
+  /**
+   * Takes batches from one consume() subscription until it ends. A batch closes at
+   * INGEST_BATCH_SIZE records, at INGEST_MAX_BYTES of payload (a record that would cross it
+   * starts the next batch), or when INGEST_LINGER has passed.
+   */
   private async drain(messages: ConsumerMessages): Promise<void> {
     const it = messages[Symbol.asyncIterator]();
     let next = it.next();
+    let carried: JsMsg | undefined;
     while (this.running) {
-      const first = await next;
-      if (first.done) return;
-      const batch: JsMsg[] = [first.value];
-      next = it.next();
+      let head = carried;
+      carried = undefined;
+      if (!head) {
+        const first = await next;
+        if (first.done) return;
+        head = first.value;
+        next = it.next();
+      }
+      const batch: JsMsg[] = [head];
+      let bytes = head.data.length;
       let ended = false;
       const deadline = performance.now() + this.options.lingerMs;
       while (batch.length < this.options.batchSize) {
@@ -196,8 +223,13 @@ export class Ingest {
           ended = true;
           break;
         }
-        batch.push(r.value);
         next = it.next();
+        if (bytes + r.value.data.length > this.options.pullMaxBytes) {
+          carried = r.value;
+          break;
+        }
+        batch.push(r.value);
+        bytes += r.value.data.length;
       }
       await this.process(batch);
       if (ended) return;
@@ -224,7 +256,7 @@ export class Ingest {
     if (rejections.length) records.inc({ result: 'rejected' }, rejections.length);
     countQuality(this.metrics, batch.map((m) => m.subject), rejections);
     this.metrics.ingestBatchSeconds.observe((performance.now() - started) / 1000);
-    this.log.debug({ batch: batch.length, ...outcome }, 'batch ingested');
+    this.log.debug({ batch: batch.length, bytes: batch.reduce((n, m) => n + m.data.length, 0), ...outcome }, 'batch ingested');
     return outcome;
   }
 
@@ -301,6 +333,7 @@ export class Ingest {
           maxMs: this.options.retryMaxMs,
           signal: this.stopping.signal,
           onRetry: (err, attempt, delayMs) => {
+            reportRetrying(err, step === 'write' ? LogCode.IngestBatchRetry : LogCode.IngestRejectPublishFailed, attempt, { records: batch.length });
             heartbeat ??= setInterval(() => batch.forEach((m) => m.working()), Math.max(500, this.options.ackWaitMs / 3));
             this.log.warn(
               { code: step === 'write' ? LogCode.IngestBatchRetry : LogCode.IngestRejectPublishFailed, attempt, delayMs, records: batch.length, err },

@@ -46,7 +46,7 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
   const log = ctx.log.child({ role: 'gateway' });
   const feed = new GrantFeed(nc, { maxAgeMs: config.GRANTS_MAX_AGE, replicas: config.NATS_STREAM_REPLICAS }, log, metrics);
   const freshness = new Freshness({ boundMs: config.CACHE_INVALIDATION_BOUND });
-  const cache = new GrantCache(config.REDIS_URL, { prefix: config.CACHE_PREFIX, ttlMs: config.CACHE_TTL, tombstoneTtlMs: config.CACHE_TOMBSTONE_TTL }, freshness, log, metrics);
+  const cache = new GrantCache(config.REDIS_URL, { prefix: config.CACHE_PREFIX, ttlMs: config.CACHE_TTL, tombstoneTtlMs: config.CACHE_TOMBSTONE_TTL, listMaxPages: config.CACHE_LIST_MAX_PAGES }, freshness, log, metrics);
   const local =
     config.CACHE_LOCAL_ENTRIES > 0
       ? new LocalGrants({
@@ -59,7 +59,7 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
       : undefined;
   const rest = new Rest({ maxLimit: config.REST_MAX_LIMIT }, { pool, feed, cache, local, auth, metrics, ...hooks });
   rest.mount(ctx.router);
-  const scrapers = new ScraperWatch(nc, config.SCRAPER_STALE_AFTER, log, metrics);
+  const scrapers = new ScraperWatch(nc, { staleAfterMs: config.SCRAPER_STALE_AFTER, forgetAfterMs: config.SCRAPER_FORGET_AFTER }, log, metrics);
   const gateway = new Gateway(config, { app: ctx.http.app, feed, verifier, log, metrics });
   ctx.health.add('redis', cacheCheck(cache, freshness));
   ctx.health.add('scrapers', scrapersCheck(scrapers));

@@ -32,7 +32,7 @@ async function startIngest(url: string, applicationName: string) {
   metrics.watchPool(pool);
   const nc = await connect({ servers: fx.nats.url });
   const ingest = new Ingest(
-    { batchSize: 100, concurrency: 1, lingerMs: 200, ackWaitMs: 30_000, retryMaxMs: 1_000, duplicateWindowMs: 60_000, maxBytes: 1_048_576 * 16, rejectedMaxAgeMs: 3_600_000, replicas: 1 },
+    { batchSize: 100, concurrency: 1, lingerMs: 200, ackWaitMs: 30_000, retryMaxMs: 1_000, duplicateWindowMs: 60_000, maxBytes: 1_048_576 * 16, maxRecordBytes: 1_048_576, maxPerSource: 100_000, pullMaxBytes: 16_777_216, rejectedMaxAgeMs: 3_600_000, replicas: 1 },
     nc,
     pool,
     testLog,
