@@ -40,7 +40,8 @@ export interface GatewayHooks {
 }
 
 export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): Promise<GatewayRole> {
-  const { config, nc, pool, metrics, verifier, auth } = ctx;
+  const { config, nc, metrics, verifier, auth } = ctx;
+  const pool = ctx.pools.for('gateway');
   // config/schema.ts requires a key whenever the gateway role runs.
   if (!verifier || !auth) throw new Error('the gateway role needs JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL');
   const log = ctx.log.child({ role: 'gateway' });
