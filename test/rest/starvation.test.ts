@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testLog } from '../support/log.js';
 import { insertGrants, startRestStack, token, type RestStack } from './harness.js';
 
 /** Short, so the test is quick; long enough that a read of an unlocked table never reaches it on a loaded machine. */
@@ -66,5 +67,39 @@ describe('starvation - statement timeout', () => {
     expect(rows[0].n).toBe(0);
     // The lock gone, the same request is answered.
     expect((await stack.get(path, { token: t })).status).toBe(200);
+  }, 60_000);
+});
+
+describe('starvation - health', () => {
+  it("starvation - /health answers 200 at once while every connection of the gateway's REST pool is taken and requests wait for one", async () => {
+    const monitor = await token({ sub: 'starve-monitor', role: 'monitor', ttlSec: 600 });
+    const tokens = await Promise.all(Array.from({ length: 40 }, fresh));
+    const samples: { status: number; ms: number; database: string; gateway?: { inUse: number; waiting: number; size: number } }[] = [];
+    await withGrantsLocked(async () => {
+      let stop = false;
+      // 40 clients, each sending a new search as soon as the last was answered: the REST pool
+      // (2 connections) stays taken by reads waiting for the lock, with others queued behind.
+      const load = tokens.map(async (t) => {
+        while (!stop) await stack.get(`/v1/grants?q=${randomUUID().slice(0, 8)}&limit=500`, { token: t });
+      });
+      try {
+        const until = Date.now() + 4 * STATEMENT_TIMEOUT_MS;
+        while (Date.now() < until) {
+          const started = performance.now();
+          const answer = await stack.get('/health', { token: monitor, signal: AbortSignal.timeout(3_000) });
+          samples.push({ status: answer.status, ms: performance.now() - started, database: answer.json.checks.database.status, gateway: answer.json.checks.database.pools?.gateway });
+        }
+      } finally {
+        stop = true;
+        await Promise.all(load);
+      }
+    });
+    // The REST pool was exhausted while /health was asked (not merely busy).
+    expect(samples.some((s) => s.gateway && s.gateway.inUse === s.gateway.size && s.gateway.waiting > 0), JSON.stringify(samples)).toBe(true);
+    for (const s of samples) {
+      expect(s.status, JSON.stringify(samples)).toBe(200);
+      expect(s.database).toBe('ok');
+    }
+    testLog.info({ samples: samples.length, slowestMs: Math.max(...samples.map((s) => s.ms)) }, 'health while the REST pool is exhausted');
   }, 60_000);
 });
