@@ -145,6 +145,15 @@ export const EnvSchema = z.object({
     .max(1_000_000)
     .default(10_000)
     .describe('Grants the gateway keeps in its in-process layer in front of Redis (kept exact by its feed of GRANTS; at most 16 million characters of JSON); 0 turns it off.'),
+  REST_RATE_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(20)
+    .describe(
+      'REST requests per second allowed per token subject (`sub`), or per client address for requests without a valid token, in bursts of up to twice this; beyond, 429 `rate_limited` with Retry-After. `/health` and `/metrics` are exempt.',
+    ),
   REST_MAX_LIMIT: z.coerce.number().int().min(1).max(10_000).default(500).describe('Largest `limit` accepted by `GET /v1/grants` and `GET /v1/changes`.'),
   SCRAPER_STALE_AFTER: Duration.default(13 * 3_600_000)
     .describe('A scraper whose last `ok` status is older than this shows as degraded in `/health` (default: two scrape intervals of 6 h, plus jitter).'),

@@ -58,7 +58,7 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
           live: () => feed.live,
         })
       : undefined;
-  const rest = new Rest({ maxLimit: config.REST_MAX_LIMIT }, { pool, feed, cache, local, auth, metrics, ...hooks });
+  const rest = new Rest({ maxLimit: config.REST_MAX_LIMIT, rateLimit: config.REST_RATE_LIMIT }, { pool, feed, cache, local, auth, metrics, ...hooks });
   rest.mount(ctx.router);
   const scrapers = new ScraperWatch(nc, config.SCRAPER_STALE_AFTER, log, metrics);
   const gateway = new Gateway(config, { app: ctx.http.app, feed, verifier, log, metrics });
