@@ -61,8 +61,9 @@ export class RolePools {
     let pool = this.pools.get(role);
     if (!pool) {
       const { url, sizes, statementTimeoutMs, applicationName } = this.options;
-      // A request or batch waits for a connection at most as long as a statement may run.
-      const wait = statementTimeoutMs > 0 ? statementTimeoutMs : undefined;
+      // A REST request waits for a connection at most as long as a statement may run (then
+      // 503 busy); ingest's workers wait for their own pool as long as pg's default allows.
+      const wait = role === 'gateway' && statementTimeoutMs > 0 ? statementTimeoutMs : undefined;
       pool = createPool({ url, size: sizes[role], applicationName: `${applicationName}-${role}`, statementTimeoutMs, ...(wait ? { connectionTimeoutMs: wait } : {}) }, this.log);
       this.pools.set(role, pool);
       this.onCreate(pool, role);
