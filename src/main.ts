@@ -19,6 +19,7 @@ import { ConfigSchema, EnvSchema, type Config, type Role } from './config/schema
 import { ensureDatabase, DatabaseUnreachableError } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
+import { RolePools } from './db/pools.js';
 import { ExitCode, LogCode } from './domain/codes.js';
 import { Shutdown } from './lifecycle/shutdown.js';
 import { createLogger } from './observability/log.js';
@@ -97,11 +98,19 @@ async function main(command: string): Promise<void> {
   } finally {
     await migrator.end();
   }
-  const pool = createPool(
-    { url: config.DATABASE_URL, size: config.DATABASE_POOL_SIZE, applicationName: `navimpact-${config.ROLES.join('-')}`, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT },
+  const metrics = createMetrics(config.ROLES);
+  // A pool per role (db/pools.ts): REST can never take ingest's connections, nor the reverse.
+  const pools = new RolePools(
+    {
+      url: config.DATABASE_URL,
+      sizes: { gateway: config.GATEWAY_POOL_SIZE ?? config.DATABASE_POOL_SIZE, ingest: config.INGEST_POOL_SIZE ?? config.DATABASE_POOL_SIZE },
+      statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT,
+      applicationName: `navimpact-${config.ROLES.join('-')}`,
+    },
     log,
+    (pool) => metrics.watchPool(pool),
   );
-  shutdown.add('database pool', () => pool.end());
+  shutdown.add('database pools', () => pools.end());
 
   let nc: NatsConnection;
   try {
@@ -112,10 +121,8 @@ async function main(command: string): Promise<void> {
   }
   shutdown.add('nats', () => nc.drain());
 
-  const metrics = createMetrics(config.ROLES);
-  metrics.watchPool(pool);
   metrics.buildInfo.set({ release, roles: config.ROLES.join(',') }, 1);
-  const server = await createProcessServer({ config, log, nc, pool, metrics });
+  const server = await createProcessServer({ config, log, nc, pools, metrics });
   // Registered before the roles, so it runs after them: /health answers while they stop
   // (the gateway role stops accepting connections itself, first).
   shutdown.add('http server', () => server.close());

@@ -60,7 +60,11 @@ export const EnvSchema = z.object({
     .min(1)
     .max(100)
     .default(10)
-    .describe('Connections in the fixed pool of each process (the relay holds two more of its own).'),
+    .describe(
+      "Connections of each role's own fixed pool in a process (gateway: REST reads; ingest: upserts), unless GATEWAY_POOL_SIZE or INGEST_POOL_SIZE names another size. Roles never share a pool; the relay holds two connections of its own, and every process two more for /health and gauges.",
+    ),
+  GATEWAY_POOL_SIZE: z.coerce.number().int().min(1).max(100).optional().describe("Connections of the gateway's pool (REST reads); default DATABASE_POOL_SIZE."),
+  INGEST_POOL_SIZE: z.coerce.number().int().min(1).max(100).optional().describe("Connections of ingest's pool (upserts; a worker holds one while it writes); default DATABASE_POOL_SIZE."),
   DATABASE_STATEMENT_TIMEOUT: Duration.default(5_000).describe(
     'Longest a statement of the service pools may run (Postgres `statement_timeout`, set on every pooled connection; migrations are not bound by it): a REST read past it answers 503 `query_timeout`, an ingest batch past it is retried. `0ms` turns it off.',
   ),
@@ -161,6 +165,15 @@ export const EnvSchema = z.object({
     .max(1_000_000)
     .default(10_000)
     .describe('Grants the gateway keeps in its in-process layer in front of Redis (kept exact by its feed of GRANTS; at most 16 million characters of JSON); 0 turns it off.'),
+  REST_RATE_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(20)
+    .describe(
+      'REST requests per second allowed per token subject (`sub`), or per client address for requests without a valid token, in bursts of up to twice this; beyond, 429 `rate_limited` with Retry-After. `/health` and `/metrics` are exempt.',
+    ),
   REST_MAX_LIMIT: z.coerce.number().int().min(1).max(10_000).default(500).describe('Largest `limit` accepted by `GET /v1/grants` and `GET /v1/changes`.'),
   SCRAPER_STALE_AFTER: Duration.default(13 * 3_600_000)
     .describe('A scraper whose last `ok` status is older than this shows as degraded in `/health` (default: two scrape intervals of 6 h, plus jitter).'),
@@ -168,7 +181,7 @@ export const EnvSchema = z.object({
     'A source that sent no status for this long is forgotten: dropped from `/health` (no longer degrading it) and its `navimpact_scraper_*` series removed (a retired source). Must exceed SCRAPER_STALE_AFTER.',
   ),
   INGEST_BATCH_SIZE: z.coerce.number().int().min(1).max(5_000).default(500).describe('Most scrape records ingest takes from stream SCRAPE and writes in one upsert.'),
-  INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2).describe('Batches one ingest process works on at once; each holds one pool connection while it writes (the pool never grows past DATABASE_POOL_SIZE).'),
+  INGEST_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2).describe('Batches one ingest process works on at once; each holds one connection of the ingest pool while it writes (the pool never grows past INGEST_POOL_SIZE).'),
   INGEST_MAX_BYTES: z.coerce
     .number()
     .int()

@@ -156,6 +156,7 @@ export const HttpErrorCode = {
   Starting: 'starting',
   Busy: 'busy',
   QueryTimeout: 'query_timeout',
+  RateLimited: 'rate_limited',
   Internal: 'internal',
 } as const;
 export type HttpErrorCode = AuthFailure | (typeof HttpErrorCode)[keyof typeof HttpErrorCode];

@@ -39,7 +39,7 @@ export class Cors {
     res.writeHeader('vary', 'Origin');
     if (this.listed(origin)) {
       res.writeHeader('access-control-allow-origin', origin!);
-      res.writeHeader('access-control-expose-headers', 'ETag');
+      res.writeHeader('access-control-expose-headers', 'ETag, Retry-After');
     }
   }
 

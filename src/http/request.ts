@@ -13,6 +13,8 @@ export interface Request {
   url: string;
   query: string;
   params: string[];
+  /** The peer's IP address as text (a proxy's, behind one). */
+  address: string;
   header(name: RequestHeader): string | undefined;
   /** Aborted when the client goes away before the answer. */
   signal: AbortSignal;
@@ -38,6 +40,7 @@ export class Incoming implements Request {
     readonly url: string,
     readonly query: string,
     readonly params: string[],
+    readonly address: string,
     private readonly authorization: string,
     private readonly origin: string,
     private readonly ifNoneMatch: string,

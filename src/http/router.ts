@@ -52,7 +52,7 @@ export class Router {
       const params: string[] = [];
       for (let i = 0; i < paramCount; i++) params.push(req.getParameter(i) ?? '');
       const started = performance.now();
-      const request = new Incoming(req.getUrl(), req.getQuery() ?? '', params, req.getHeader('authorization'), req.getHeader('origin'), req.getHeader('if-none-match'));
+      const request = new Incoming(req.getUrl(), req.getQuery() ?? '', params, Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('authorization'), req.getHeader('origin'), req.getHeader('if-none-match'));
       res.onAborted(() => request.abort());
       this.run(res, request, name, handler, started);
     });

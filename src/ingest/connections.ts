@@ -1,6 +1,6 @@
 /**
  * Checking a connection out of the process's fixed pool, and saying so when that had to
- * wait: the pool never grows past DATABASE_POOL_SIZE however many scrapers publish, so
+ * wait: the pool never grows past INGEST_POOL_SIZE however many scrapers publish, so
  * waiting is how overload shows, and it is logged (DatabasePoolWaiting, at most once per
  * interval) besides the `navimpact_db_pool_connections{state="waiting"}` gauge.
  */

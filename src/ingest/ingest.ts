@@ -25,7 +25,7 @@
  *
  * # Concurrency
  * Each worker holds at most one pool connection, and only while writing; the pool has
- * DATABASE_POOL_SIZE connections whatever INGEST_CONCURRENCY is (workers beyond it wait,
+ * INGEST_POOL_SIZE connections whatever INGEST_CONCURRENCY is (workers beyond it wait,
  * which is logged as DatabasePoolWaiting). Rows are upserted in (source, external_id)
  * order so two ingest processes writing the same keys cannot deadlock on each other.
  */

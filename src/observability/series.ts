@@ -205,6 +205,12 @@ export function gatewaySeries() {
       help: 'Unix time of the last ok status of each scraper source (0 when none was seen).',
       labelNames: ['source'] as const,
     }),
+    restRateLimited: new Counter({
+      ...none,
+      name: 'navimpact_http_rate_limited_total',
+      help: 'REST requests refused with 429 over REST_RATE_LIMIT, by route and by what the limit was keyed on (subject: the token sub; address: the client address of a request without a valid token).',
+      labelNames: ['route', 'by'] as const,
+    }),
     longPollsWaiting: new Gauge({ ...none, name: 'navimpact_http_long_polls_waiting', help: 'GET /v1/changes requests waiting for a change.' }),
     feedLive: new Gauge({ ...none, name: 'navimpact_feed_live', help: "1 while this gateway's feed of stream GRANTS delivers events, 0 when it stopped or failed." }),
     feedHead: new Gauge({ ...none, name: 'navimpact_feed_head_seq', help: "Stream sequence of the last event this gateway's feed delivered." }),

@@ -40,6 +40,7 @@ export const CHECK_TIMEOUT_MS = 1_000;
 
 export class HealthChecks {
   private readonly checks = new Map<string, HealthCheck>();
+  private inFlight: Promise<HealthReport> | undefined;
 
   /** Adds check `name`; a name is added once (a second `add` of it is a bug). */
   add(name: string, check: HealthCheck): void {
@@ -55,8 +56,19 @@ export class HealthChecks {
     return [...this.checks.keys()];
   }
 
-  /** Runs every check at once, each within CHECK_TIMEOUT_MS. */
-  async run(): Promise<HealthReport> {
+  /**
+   * Runs every check at once, each within CHECK_TIMEOUT_MS. Callers that arrive while a run
+   * is in flight share it: probes hammering `/health` (it has no rate limit) cost the
+   * dependencies one run at a time, and never queue behind one another.
+   */
+  run(): Promise<HealthReport> {
+    this.inFlight ??= this.runAll().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private async runAll(): Promise<HealthReport> {
     const entries = [...this.checks];
     const results = await Promise.all(entries.map(([, check]) => timed(check)));
     const checks: Record<string, CheckResult> = {};

@@ -18,13 +18,17 @@ export const RELAY_BEHIND_SECONDS = 10;
 /** The invalidator counts as behind when the oldest event it has not applied is older than this. */
 export const INVALIDATOR_BEHIND_SECONDS = 10;
 
-/** `database`: a round trip through the process's pool. Critical. */
-export function databaseCheck(pool: ProbePool): HealthCheck {
+/**
+ * `database`: a round trip through the process's monitoring pool (never behind the roles'
+ * traffic, cancelled by Postgres past its deadline: db/monitor.ts). Critical. Monitors also
+ * see each role's pool: size, open, in use, and requests waiting for a connection.
+ */
+export function databaseCheck(pool: ProbePool, pools?: () => Record<string, unknown>): HealthCheck {
   return {
     critical: true,
     async run() {
       await pool.probe('SELECT 1');
-      return { status: 'ok' };
+      return { status: 'ok', ...(pools ? { pools: pools() } : {}) };
     },
   };
 }

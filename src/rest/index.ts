@@ -10,6 +10,7 @@ import type { GrantCache } from '../cache/store.js';
 import { HttpErrorCode } from '../domain/codes.js';
 import type { ChangeFeed, FeedItem } from '../feed/types.js';
 import { HttpError } from '../http/errors.js';
+import { RateLimiter } from '../http/rate-limit.js';
 import type { Handler } from '../http/request.js';
 import type { Router } from '../http/router.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -22,6 +23,8 @@ import { RecentChanges } from './recent.js';
 export interface RestOptions {
   /** REST_MAX_LIMIT. */
   maxLimit: number;
+  /** REST_RATE_LIMIT: requests per second per subject (or per address without a valid token). */
+  rateLimit: number;
 }
 
 export interface RestDeps {
@@ -62,11 +65,28 @@ export class Rest {
       ...(deps.beforeFill ? { beforeFill: deps.beforeFill } : {}),
     });
 
-    // Every REST route: the token first, then the route; a database too slow or too busy
-    // answers 503 with Retry-After (database.ts).
+    // Every REST route: the token, the rate limit, then the route; a database too slow or
+    // too busy answers 503 with Retry-After (database.ts).
+    const limiter = new RateLimiter(options.rateLimit, options.rateLimit * 2);
+    const limit = (key: string, route: string, by: 'subject' | 'address') => {
+      const wait = limiter.take(key);
+      if (wait === 0) return;
+      deps.metrics.restRateLimited.inc({ route, by });
+      throw new HttpError(429, HttpErrorCode.RateLimited, `more than ${options.rateLimit} requests per second${by === 'subject' ? ' for this token subject' : ' from this address'}; retry after ${wait} s`, undefined, {
+        'retry-after': String(wait),
+      });
+    };
     const route = (pattern: string, name: string, paramCount: number, handler: Handler) =>
       router.get(pattern, name, paramCount, async (req) => {
-        await auth.principal(req);
+        let sub: string;
+        try {
+          sub = (await auth.principal(req)).sub;
+        } catch (err) {
+          // Without a valid token the client address is the key: refusals cost too.
+          limit(`a:${req.address}`, name, 'address');
+          throw err;
+        }
+        limit(`s:${sub}`, name, 'subject');
         try {
           return await handler(req);
         } catch (err) {

@@ -1,6 +1,6 @@
 /** What main hands every role: the configuration, the process's shared connections, and its HTTP face. */
 import type { NatsConnection } from 'nats';
-import type { CountingPool } from '../db/pool.js';
+import type { RolePools } from '../db/pools.js';
 import type { RequestAuth } from '../auth/request.js';
 import type { TokenVerifier } from '../auth/verifier.js';
 import type { Config } from '../config/schema.js';
@@ -15,7 +15,8 @@ export interface ProcessParts {
   config: Config;
   log: Logger;
   nc: NatsConnection;
-  pool: CountingPool;
+  /** Each role's own pool, and the monitoring pool of `/health` (db/pools.ts). */
+  pools: RolePools;
   metrics: Metrics;
 }
 

@@ -40,7 +40,8 @@ export interface GatewayHooks {
 }
 
 export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): Promise<GatewayRole> {
-  const { config, nc, pool, metrics, verifier, auth } = ctx;
+  const { config, nc, metrics, verifier, auth } = ctx;
+  const pool = ctx.pools.for('gateway');
   // config/schema.ts requires a key whenever the gateway role runs.
   if (!verifier || !auth) throw new Error('the gateway role needs JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL');
   const log = ctx.log.child({ role: 'gateway' });
@@ -57,7 +58,7 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
           live: () => feed.live,
         })
       : undefined;
-  const rest = new Rest({ maxLimit: config.REST_MAX_LIMIT }, { pool, feed, cache, local, auth, metrics, ...hooks });
+  const rest = new Rest({ maxLimit: config.REST_MAX_LIMIT, rateLimit: config.REST_RATE_LIMIT }, { pool, feed, cache, local, auth, metrics, ...hooks });
   rest.mount(ctx.router);
   const scrapers = new ScraperWatch(nc, { staleAfterMs: config.SCRAPER_STALE_AFTER, forgetAfterMs: config.SCRAPER_FORGET_AFTER }, log, metrics);
   const gateway = new Gateway(config, { app: ctx.http.app, feed, verifier, log, metrics });

@@ -8,7 +8,7 @@ import { ingestCheck } from '../ops/health.js';
 import type { RoleContext, RunningRole } from './context.js';
 
 export async function startIngest(ctx: RoleContext): Promise<RunningRole> {
-  const { config, log, nc, pool, metrics } = ctx;
+  const { config, log, nc, metrics } = ctx;
   const ingest = new Ingest(
     {
       batchSize: config.INGEST_BATCH_SIZE,
@@ -25,7 +25,7 @@ export async function startIngest(ctx: RoleContext): Promise<RunningRole> {
       replicas: config.NATS_STREAM_REPLICAS,
     },
     nc,
-    pool,
+    ctx.pools.for('ingest'),
     log.child({ role: 'ingest' }),
     metrics,
   );

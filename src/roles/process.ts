@@ -5,7 +5,8 @@
  * checks and collectors to it) and listening once they all did.
  *
  * The checks every process gets here: `nats`, and `database` when a role of the process
- * uses Postgres (all but the invalidator), both critical; `relay` (the change log's backlog)
+ * uses Postgres (all but the invalidator), both critical, probed through the process's
+ * monitoring pool (db/monitor.ts), never behind the roles' traffic; `relay` (the change log's backlog)
  * for a gateway without a relay in its process (the relay role adds its own, with its
  * leadership).
  */
@@ -36,7 +37,7 @@ export function hasTokenKey(config: Config): boolean {
 }
 
 export async function createProcessServer(parts: ProcessParts): Promise<ProcessServer> {
-  const { config, log, nc, pool, metrics } = parts;
+  const { config, log, nc, pools, metrics } = parts;
   let verifier: TokenVerifier | undefined;
   if (hasTokenKey(config)) {
     verifier = await createTokenVerifier({
@@ -56,8 +57,8 @@ export async function createProcessServer(parts: ProcessParts): Promise<ProcessS
   const health = new HealthChecks();
   const roles = new Set(config.ROLES);
   health.add('nats', natsCheck(nc));
-  if (roles.has('gateway') || roles.has('relay') || roles.has('ingest')) health.add('database', databaseCheck(pool));
-  if (roles.has('gateway') && !roles.has('relay')) health.add('relay', relayCheck(pool));
+  if (roles.has('gateway') || roles.has('relay') || roles.has('ingest')) health.add('database', databaseCheck(pools.monitor, () => pools.stats()));
+  if (roles.has('gateway') && !roles.has('relay')) health.add('relay', relayCheck(pools.monitor));
   const collectors: (() => void | Promise<void>)[] = [];
   mountOpsRoutes(router, { health, auth, metrics, collect: collectors });
   return {

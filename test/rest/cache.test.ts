@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cacheKeys } from '../../src/cache/keys.js';
 import { GrantFromRow } from '../../src/domain/grant.js';
 import { connectNats } from '../../src/bus/nats.js';
-import { createPool } from '../../src/db/pool.js';
+import { RolePools } from '../../src/db/pools.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { startGateway } from '../../src/roles/gateway.js';
 import { createProcessServer } from '../../src/roles/process.js';
@@ -99,8 +99,8 @@ describe.each([
     const metrics = createMetrics();
     const nc = await connectNats(nats.url, 'race', testLog);
     cleanups.push(() => nc.close());
-    const pool = createPool({ url: db.url, size: 10, applicationName: 'race' }, testLog);
-    cleanups.push(() => pool.end());
+    const pools = new RolePools({ url: db.url, sizes: { gateway: 10, ingest: 1 }, statementTimeoutMs: 0, applicationName: 'race' }, testLog);
+    cleanups.push(() => pools.end());
     // The invalidator in a process of its own, as deployed; a gateway in that process only
     // serves its /metrics, for the commit-to-invalidation lag.
     const invalidatorPort = await freePort();
@@ -111,7 +111,7 @@ describe.each([
     cleanups.push(async () => redis.disconnect());
     const watermark = async () => Number((await redis.get(cacheKeys(prefix).watermark)) ?? -1);
     let delayed = 0;
-    const server = await createProcessServer({ config, log: testLog, nc, pool, metrics });
+    const server = await createProcessServer({ config, log: testLog, nc, pools, metrics });
     const gateway = await startGateway(
       server.context,
       {
