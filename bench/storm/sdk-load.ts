@@ -1,0 +1,183 @@
+/**
+ * A load process of SDK clients (bench/storm and bench/soak): `LiveClient`s of src/client,
+ * with the `ws` package's WebSocket bound to this process's source address, each subscribed
+ * to `grants`. They reconnect, honour 503 and resume with `since` exactly as a user's would:
+ * the bench measures the SDK's behaviour, not a model of it.
+ *
+ * Per client it checks, on every `grant` event, that `seq` is exactly one more than the
+ * last one it saw (a gap or a repeat is counted), counts `recovered:false` reloads, and
+ * notes the time of every welcome, every close of its socket (with the close code) and
+ * every `subscribed`. While recording, it keeps each frame's commit-to-client latency
+ * (now minus the frame's `committedAt`), as live or replayed (a frame whose seq is not
+ * above the `subscribed.seq` of the resume that brought it).
+ *
+ * Commands over IPC, one reply each (see sdk-protocol.ts).
+ */
+import WebSocket from 'ws';
+import { LiveClient } from '../../src/client/index.js';
+import { signTokens } from '../gateway/load-client.js';
+import { sleep } from '../common/time.js';
+import type { ClientSummary, Command, OpenCommand, Snapshot } from './sdk-protocol.js';
+
+class Tracked {
+  client: LiveClient;
+  /** Seq of the last grant seen; -1 until the first `subscribed`. */
+  lastSeq = -1;
+  firstSeq = -1;
+  frames = 0;
+  gaps = 0;
+  repeats = 0;
+  reloads = 0;
+  /** `subscribed.seq` of the latest resume: frames up to it are replayed. */
+  replayUpTo = 0;
+  welcomes: number[] = [];
+  subscribes: number[] = [];
+  closes: [number, number][] = [];
+  live: number[] = [];
+  replayed: number[] = [];
+  left = false;
+
+  constructor(
+    readonly index: number,
+    url: string,
+    token: string,
+    localAddress: string,
+    reconnect: { baseMs: number; maxMs: number },
+  ) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const tracked = this;
+    class Socket extends WebSocket {
+      constructor(address: string, protocols?: string | string[]) {
+        super(address, protocols ?? [], { localAddress, perMessageDeflate: false });
+        this.on('close', (code: number) => {
+          tracked.closes.push([Date.now(), code]);
+          allCloses[code] = (allCloses[code] ?? 0) + 1;
+        });
+      }
+    }
+    this.client = new LiveClient({ url, token, WebSocket: Socket, transport: 'websocket', reconnect, connectTimeoutMs: 30_000, onReload: () => void this.reloads++ });
+    this.client.on('welcome', () => this.welcomes.push(Date.now()));
+    this.client.on('subscribed', (f) => {
+      this.subscribes.push(Date.now());
+      if (this.lastSeq < 0) this.lastSeq = this.firstSeq = f.seq;
+      this.replayUpTo = f.seq;
+    });
+    this.client.on('grant', (f) => {
+      const t = Date.now();
+      this.frames++;
+      if (this.lastSeq >= 0 && f.seq !== this.lastSeq + 1) {
+        if (f.seq <= this.lastSeq) this.repeats++;
+        else this.gaps++;
+      }
+      if (f.seq > this.lastSeq) this.lastSeq = f.seq;
+      if (recording) (f.seq <= this.replayUpTo ? this.replayed : this.live).push(t - Date.parse(f.committedAt));
+    });
+    this.client.on('error', () => undefined);
+    this.client.subscribe('grants');
+  }
+}
+
+let clients: Tracked[] = [];
+/** Socket closes by code since the process started. */
+const allCloses: Record<number, number> = {};
+/** Clients that left (soak): their summaries, kept for the final check. */
+const departed: ClientSummary[] = [];
+let recording = false;
+let opened = 0;
+let open: OpenCommand | undefined;
+let tokens: string[] = [];
+
+function summary(t: Tracked): ClientSummary {
+  return { index: t.index, firstSeq: t.firstSeq, lastSeq: t.lastSeq, frames: t.frames, gaps: t.gaps, repeats: t.repeats, reloads: t.reloads, state: t.client.state };
+}
+
+/** Opens `count` more clients at `perSecond`; resolves once each has been answered `subscribed` (or the timeout). */
+async function openClients(count: number, perSecond: number, timeoutMs: number): Promise<number> {
+  const c = open!;
+  if (tokens.length < opened + count) tokens.push(...(await signTokens(c.secret, `${c.subPrefix}-${tokens.length}`, opened + count - tokens.length)));
+  const fresh: Tracked[] = [];
+  const gapMs = 1000 / perSecond;
+  const t0 = Date.now();
+  for (let i = 0; i < count; i++) {
+    const due = t0 + i * gapMs;
+    if (due > Date.now()) await sleep(due - Date.now());
+    const t = new Tracked(opened, c.url, tokens[opened]!, c.localAddress, c.reconnect);
+    opened++;
+    void t.client.connect().catch(() => undefined);
+    fresh.push(t);
+    clients.push(t);
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && fresh.some((t) => t.subscribes.length === 0)) await sleep(100);
+  return fresh.filter((t) => t.subscribes.length > 0).length;
+}
+
+function snapshot(target: number): Snapshot {
+  let behind = 0;
+  let minSeq = Infinity;
+  let gaps = 0;
+  let repeats = 0;
+  let reloads = 0;
+  let notOpen = 0;
+  for (const t of clients) {
+    if (t.lastSeq < target) behind++;
+    minSeq = Math.min(minSeq, t.lastSeq);
+    gaps += t.gaps;
+    repeats += t.repeats;
+    reloads += t.reloads;
+    if (t.client.state !== 'open') notOpen++;
+  }
+  return { type: 'snapshot', clients: clients.length, behind, minSeq: clients.length ? minSeq : NaN, gaps, repeats, reloads, notOpen, closes: { ...allCloses }, rssBytes: process.memoryUsage.rss() };
+}
+
+process.on('message', (message: Command) => {
+  void (async () => {
+    switch (message.cmd) {
+      case 'open':
+        open = message;
+        return process.send!({ type: 'open', ready: await openClients(message.count, message.perSecond, message.timeoutMs) });
+      case 'more':
+        return process.send!({ type: 'more', ready: await openClients(message.count, message.perSecond, message.timeoutMs) });
+      case 'leave': {
+        // The oldest `count` clients leave (close() is final); their summaries are kept.
+        const leaving = clients.slice(0, message.count);
+        clients = clients.slice(message.count);
+        for (const t of leaving) {
+          t.left = true;
+          departed.push(summary(t));
+          await t.client.close();
+        }
+        return process.send!({ type: 'leave', left: leaving.length });
+      }
+      case 'mark':
+        for (const t of clients) {
+          t.welcomes = [];
+          t.subscribes = [];
+          t.closes = [];
+          t.live = [];
+          t.replayed = [];
+        }
+        recording = message.record;
+        return process.send!({ type: 'mark' });
+      case 'snapshot':
+        return process.send!(snapshot(message.target));
+      case 'events':
+        recording = false;
+        return process.send!({
+          type: 'events',
+          clients: clients.map((t) => ({ welcomes: t.welcomes, subscribes: t.subscribes, closes: t.closes, live: t.live, replayed: t.replayed, ...summary(t) })),
+          departed,
+        });
+      case 'close':
+        await Promise.all(clients.map((t) => t.client.close()));
+        process.send!({ type: 'close' });
+        setTimeout(() => process.exit(0), 300).unref();
+        return;
+    }
+  })().catch((err: unknown) => {
+    process.stderr.write(`sdk load process: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+});
+
+process.on('disconnect', () => process.exit(0));
