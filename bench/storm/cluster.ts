@@ -186,14 +186,15 @@ export class Fleet {
   }
 
   /** Opens `total` clients spread over the processes at `perSecond` in all; the count answered `subscribed`. */
-  async open(port: number, total: number, perSecond: number, prefix: string, reconnect = { baseMs: 500, maxMs: 20_000 }): Promise<number> {
+  async open(kind: 'sdk' | 'raw', port: number, total: number, perSecond: number, prefix: string, reconnect = { baseMs: 500, maxMs: 20_000 }): Promise<number> {
     const k = this.loads.length;
     const ready = await Promise.all(
       this.loads.map((l) =>
         l.request<{ ready: number }, Command>(
           {
             cmd: 'open',
-            url: `ws://127.0.0.1:${port}/v1/live`,
+            kind,
+            port,
             localAddress: l.localAddress,
             secret: JWT_SECRET,
             subPrefix: `${prefix}-${l.index}`,
@@ -209,24 +210,25 @@ export class Fleet {
     return ready.reduce((s, r) => s + r.ready, 0);
   }
 
-  async more(total: number, perSecond: number): Promise<number> {
+  /** Opens `total` more clients; waits up to `timeoutMs` for them to be subscribed (0: does not wait). */
+  async more(total: number, perSecond: number, timeoutMs = 60_000): Promise<number> {
     const k = this.loads.length;
-    const r = await Promise.all(this.loads.map((l) => l.request<{ ready: number }, Command>({ cmd: 'more', count: share(total, k, l.index), perSecond: perSecond / k, timeoutMs: 60_000 }, 120_000)));
+    const r = await Promise.all(this.loads.map((l) => l.request<{ ready: number }, Command>({ cmd: 'more', count: share(total, k, l.index), perSecond: perSecond / k, timeoutMs }, timeoutMs + 600_000)));
     return r.reduce((s, x) => s + x.ready, 0);
   }
 
   async leave(total: number): Promise<void> {
     const k = this.loads.length;
-    await Promise.all(this.loads.map((l) => l.request<unknown, Command>({ cmd: 'leave', count: share(total, k, l.index) })));
+    await Promise.all(this.loads.map((l) => l.request<unknown, Command>({ cmd: 'leave', count: share(total, k, l.index) }, 600_000)));
   }
 
   async mark(record: boolean): Promise<void> {
-    await Promise.all(this.loads.map((l) => l.request<unknown, Command>({ cmd: 'mark', record })));
+    await Promise.all(this.loads.map((l) => l.request<unknown, Command>({ cmd: 'mark', record }, 900_000)));
   }
 
   async snapshot(target: number): Promise<Omit<Snapshot, 'type'>> {
-    const s = await Promise.all(this.loads.map((l) => l.request<Snapshot, Command>({ cmd: 'snapshot', target })));
-    const total = { clients: 0, behind: 0, minSeq: Infinity, gaps: 0, repeats: 0, reloads: 0, notOpen: 0, closes: {} as Record<string, number>, rssBytes: 0 };
+    const s = await Promise.all(this.loads.map((l) => l.request<Snapshot, Command>({ cmd: 'snapshot', target }, 900_000)));
+    const total = { clients: 0, behind: 0, minSeq: Infinity, gaps: 0, repeats: 0, reloads: 0, notOpen: 0, closes: {} as Record<string, number>, rssBytes: 0, cpuSeconds: 0, loopDelayMaxMs: 0 };
     for (const x of s) {
       total.clients += x.clients;
       total.behind += x.behind;
@@ -236,6 +238,8 @@ export class Fleet {
       total.reloads += x.reloads;
       total.notOpen += x.notOpen;
       total.rssBytes += x.rssBytes;
+      total.cpuSeconds += x.cpuSeconds;
+      total.loopDelayMaxMs = Math.max(total.loopDelayMaxMs, x.loopDelayMaxMs);
       for (const [k, v] of Object.entries(x.closes)) total.closes[k] = (total.closes[k] ?? 0) + v;
     }
     return total;
@@ -247,12 +251,13 @@ export class Fleet {
   }
 
   /** Waits until every client is open and has seen `target`; the last snapshot. */
-  async caughtUp(target: number, timeoutMs: number) {
+  async caughtUp(target: number, timeoutMs: number, progress?: (s: Omit<Snapshot, 'type'>) => void) {
     const deadline = now() + timeoutMs;
     for (;;) {
       const s = await this.snapshot(target);
       if ((s.behind === 0 && s.notOpen === 0) || now() > deadline) return { ...s, ok: s.behind === 0 && s.notOpen === 0 };
-      await sleep(250);
+      progress?.(s);
+      await sleep(1_000);
     }
   }
 

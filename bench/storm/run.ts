@@ -4,9 +4,13 @@
  * Set-up: a fresh database (1,000 grants), a private nats-server, a relay process and two
  * gateway processes (`src/main.ts`, ROLES=gateway, HTTP_REUSE_PORT=true, the same PORT: the
  * kernel spreads connections over them), GATEWAY_ACCEPT_RATE and SHUTDOWN_DRAIN as given.
- * The clients are the SDK's `LiveClient` (src/client) with the `ws` WebSocket, in several
- * load processes on source addresses 127.0.0.2, .3, ... (sdk-load.ts); each subscribes to
- * `grants`, and checks that every seq it gets is exactly one more than the last.
+ * The clients live in several load processes on source addresses 127.0.0.2, .3, ...
+ * (sdk-load.ts); each subscribes to `grants` and checks that every seq it gets is exactly one
+ * more than the last. By default they are resume-client.ts: the SDK's reconnect rules
+ * (backoff with full jitter, the 1 s floor spread to 2 s after a 503, resume with `since`)
+ * on the raw frame walker of bench/gateway, because 10,000 of the SDK's own `LiveClient`s
+ * (a zod check of every frame, `ws`) cannot keep up on this two-core machine: their load
+ * processes stopped answering for minutes during the storm. `--client sdk` runs `LiveClient`.
  * Single-row UPDATEs are committed at `--rate` a second throughout.
  *
  * Phase `storm`: `--clients` clients over both gateways; after 5 s of steady commits one
@@ -25,7 +29,7 @@
  * other admitted in any second (from the clients' welcomes, and from its
  * `navimpact_ws_connections` sampled every 250 ms); and again every seq once, in order.
  *
- * Usage: npm run bench:storm -- [--quick] [--clients 10000] [--procs 5] [--rate 2]
+ * Usage: npm run bench:storm -- [--quick] [--clients 10000] [--procs 5] [--rate 2] [--client raw|sdk]
  *   [--accept-rate 500] [--drain 10s] [--only storm,drain] [--max-minutes 30]
  * Writes bench/results/storm.json (storm-quick.json with --quick: 1,000 clients, 2 processes).
  */
@@ -43,6 +47,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string' },
     procs: { type: 'string' },
     rate: { type: 'string', default: '2' },
+    client: { type: 'string', default: 'raw' },
     'accept-rate': { type: 'string', default: '500' },
     drain: { type: 'string', default: '10s' },
     only: { type: 'string', default: 'storm,drain' },
@@ -56,6 +61,7 @@ const CFG = {
   clients: Number(args.clients ?? (quick ? 1_000 : 10_000)),
   procs: Number(args.procs ?? (quick ? 2 : 5)),
   rate: Number(args.rate),
+  client: args.client === 'sdk' ? ('sdk' as const) : ('raw' as const),
   acceptRate: Number(args['accept-rate']),
   drain: args.drain!,
   only: new Set(args.only!.split(',')),
@@ -101,7 +107,7 @@ async function storm(cluster: Cluster) {
   const fleet = Fleet.start(CFG.procs, 2);
   try {
     const t0 = now();
-    const ready = await fleet.open(cluster.port, CFG.clients, Math.min(CFG.acceptRate * 1.6, 2_000), 'storm');
+    const ready = await fleet.open(CFG.client, cluster.port, CFG.clients, Math.min(CFG.acceptRate * 1.6, 2_000), 'storm');
     log(`storm: ${ready} of ${CFG.clients} clients subscribed in ${round((now() - t0) / 1000)} s`);
     const before = await connections(cluster, [a, b]);
     const commits = steadyCommits(cluster.committer, CFG.rate);
@@ -118,7 +124,13 @@ async function storm(cluster: Cluster) {
     a.kill('SIGKILL');
     log(`storm: SIGKILL ${a.name} (${before[a.name]} clients); ${b.name} held ${before[b.name]}`);
     await sleep(2_000); // the killed gateway's sockets are reset at once; let the clients notice
-    const back = await fleet.caughtUp(-1, 300_000);
+    let lastLog = 0;
+    const progress = (s: { notOpen: number; behind: number; loopDelayMaxMs: number; cpuSeconds: number }) => {
+      if (now() - lastLog < 5_000) return;
+      lastLog = now();
+      log(`  ${s.notOpen} not open; load processes: ${round(s.cpuSeconds)} CPU s, longest stall ${round(s.loopDelayMaxMs)} ms`);
+    };
+    const back = await fleet.caughtUp(-1, 600_000, progress);
     log(`storm: every client open again after ${round((Date.now() - killedAt) / 1000)} s (${back.notOpen} not open)`);
     await sleep(5_000); // live events on the gathered clients
     const { committed } = await commits.stop();
@@ -178,7 +190,7 @@ async function drain(cluster: Cluster) {
   const b = await cluster.gateway('gateway-d');
   const fleet = Fleet.start(CFG.procs, 2 + CFG.procs);
   try {
-    const ready = await fleet.open(cluster.port, CFG.clients, Math.min(CFG.acceptRate * 1.6, 2_000), 'drain');
+    const ready = await fleet.open(CFG.client, cluster.port, CFG.clients, Math.min(CFG.acceptRate * 1.6, 2_000), 'drain');
     const before = await connections(cluster, [a, b]);
     log(`drain: ${ready} clients subscribed; ${JSON.stringify(before)}`);
     const commits = steadyCommits(cluster.committer, CFG.rate);

@@ -13,14 +13,22 @@
  *
  * Commands over IPC, one reply each (see sdk-protocol.ts).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { LiveClient } from '../../src/client/index.js';
+import { ResumeClient } from './resume-client.js';
 import { signTokens } from '../gateway/load-client.js';
 import { sleep } from '../common/time.js';
 import type { ClientSummary, Command, OpenCommand, Snapshot } from './sdk-protocol.js';
 
+/** The client under test: the SDK's `LiveClient`, or the raw resuming client (resume-client.ts). */
+interface Driver {
+  readonly state: string;
+  close(): unknown;
+}
+
 class Tracked {
-  client: LiveClient;
+  driver: Driver;
   /** Seq of the last grant seen; -1 until the first `subscribed`. */
   lastSeq = -1;
   firstSeq = -1;
@@ -39,41 +47,61 @@ class Tracked {
 
   constructor(
     readonly index: number,
-    url: string,
+    c: OpenCommand,
     token: string,
-    localAddress: string,
-    reconnect: { baseMs: number; maxMs: number },
   ) {
+    if (c.kind === 'raw') {
+      const client = new ResumeClient(c.port, c.localAddress, token, {
+        welcome: () => this.welcomes.push(Date.now()),
+        subscribed: (seq, recovered) => this.subscribed(seq, recovered),
+        grant: (seq, committedAt) => this.grant(seq, committedAt),
+        socketClosed: (code) => this.socketClosed(code),
+      });
+      client.connect();
+      this.driver = client;
+      return;
+    }
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const tracked = this;
+    const localAddress = c.localAddress;
     class Socket extends WebSocket {
       constructor(address: string, protocols?: string | string[]) {
         super(address, protocols ?? [], { localAddress, perMessageDeflate: false });
-        this.on('close', (code: number) => {
-          tracked.closes.push([Date.now(), code]);
-          allCloses[code] = (allCloses[code] ?? 0) + 1;
-        });
+        this.on('close', (code: number) => tracked.socketClosed(code));
       }
     }
-    this.client = new LiveClient({ url, token, WebSocket: Socket, transport: 'websocket', reconnect, connectTimeoutMs: 30_000, onReload: () => void this.reloads++ });
-    this.client.on('welcome', () => this.welcomes.push(Date.now()));
-    this.client.on('subscribed', (f) => {
-      this.subscribes.push(Date.now());
-      if (this.lastSeq < 0) this.lastSeq = this.firstSeq = f.seq;
-      this.replayUpTo = f.seq;
-    });
-    this.client.on('grant', (f) => {
-      const t = Date.now();
-      this.frames++;
-      if (this.lastSeq >= 0 && f.seq !== this.lastSeq + 1) {
-        if (f.seq <= this.lastSeq) this.repeats++;
-        else this.gaps++;
-      }
-      if (f.seq > this.lastSeq) this.lastSeq = f.seq;
-      if (recording) (f.seq <= this.replayUpTo ? this.replayed : this.live).push(t - Date.parse(f.committedAt));
-    });
-    this.client.on('error', () => undefined);
-    this.client.subscribe('grants');
+    const client = new LiveClient({ url: `ws://127.0.0.1:${c.port}/v1/live`, token, WebSocket: Socket, transport: 'websocket', reconnect: c.reconnect, connectTimeoutMs: 30_000, onReload: () => void this.reloads++ });
+    client.on('welcome', () => this.welcomes.push(Date.now()));
+    client.on('subscribed', (f) => this.subscribed(f.seq, f.recovered));
+    client.on('grant', (f) => this.grant(f.seq, Date.parse(f.committedAt)));
+    client.on('error', () => undefined);
+    client.subscribe('grants');
+    void client.connect().catch(() => undefined);
+    this.driver = client;
+  }
+
+  private socketClosed(code: number): void {
+    this.closes.push([Date.now(), code]);
+    allCloses[code] = (allCloses[code] ?? 0) + 1;
+  }
+
+  private subscribed(seq: number, recovered: boolean): void {
+    this.subscribes.push(Date.now());
+    // The raw client has no reload of its own: `recovered:false` is counted as one.
+    if (!recovered && this.lastSeq >= 0 && this.driver instanceof ResumeClient) this.reloads++;
+    if (this.lastSeq < 0) this.lastSeq = this.firstSeq = seq;
+    this.replayUpTo = seq;
+  }
+
+  private grant(seq: number, committedAt: number): void {
+    const t = Date.now();
+    this.frames++;
+    if (this.lastSeq >= 0 && seq !== this.lastSeq + 1) {
+      if (seq <= this.lastSeq) this.repeats++;
+      else this.gaps++;
+    }
+    if (seq > this.lastSeq) this.lastSeq = seq;
+    if (recording) (seq <= this.replayUpTo ? this.replayed : this.live).push(t - committedAt);
   }
 }
 
@@ -83,12 +111,14 @@ const allCloses: Record<number, number> = {};
 /** Clients that left (soak): their summaries, kept for the final check. */
 const departed: ClientSummary[] = [];
 let recording = false;
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 let opened = 0;
 let open: OpenCommand | undefined;
 let tokens: string[] = [];
 
 function summary(t: Tracked): ClientSummary {
-  return { index: t.index, firstSeq: t.firstSeq, lastSeq: t.lastSeq, frames: t.frames, gaps: t.gaps, repeats: t.repeats, reloads: t.reloads, state: t.client.state };
+  return { index: t.index, firstSeq: t.firstSeq, lastSeq: t.lastSeq, frames: t.frames, gaps: t.gaps, repeats: t.repeats, reloads: t.reloads, state: t.driver.state as ClientSummary['state'] };
 }
 
 /** Opens `count` more clients at `perSecond`; resolves once each has been answered `subscribed` (or the timeout). */
@@ -101,9 +131,8 @@ async function openClients(count: number, perSecond: number, timeoutMs: number):
   for (let i = 0; i < count; i++) {
     const due = t0 + i * gapMs;
     if (due > Date.now()) await sleep(due - Date.now());
-    const t = new Tracked(opened, c.url, tokens[opened]!, c.localAddress, c.reconnect);
+    const t = new Tracked(opened, c, tokens[opened]!);
     opened++;
-    void t.client.connect().catch(() => undefined);
     fresh.push(t);
     clients.push(t);
   }
@@ -125,9 +154,11 @@ function snapshot(target: number): Snapshot {
     gaps += t.gaps;
     repeats += t.repeats;
     reloads += t.reloads;
-    if (t.client.state !== 'open') notOpen++;
+    if (t.driver.state !== 'open') notOpen++;
   }
-  return { type: 'snapshot', clients: clients.length, behind, minSeq: clients.length ? minSeq : NaN, gaps, repeats, reloads, notOpen, closes: { ...allCloses }, rssBytes: process.memoryUsage.rss() };
+  const reply: Snapshot = { type: 'snapshot', clients: clients.length, behind, minSeq: clients.length ? minSeq : NaN, gaps, repeats, reloads, notOpen, closes: { ...allCloses }, rssBytes: process.memoryUsage.rss(), cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6, loopDelayMaxMs: loopDelay.max / 1e6 };
+  loopDelay.reset();
+  return reply;
 }
 
 process.on('message', (message: Command) => {
@@ -145,7 +176,7 @@ process.on('message', (message: Command) => {
         for (const t of leaving) {
           t.left = true;
           departed.push(summary(t));
-          await t.client.close();
+          await t.driver.close();
         }
         return process.send!({ type: 'leave', left: leaving.length });
       }
@@ -169,7 +200,7 @@ process.on('message', (message: Command) => {
           departed,
         });
       case 'close':
-        await Promise.all(clients.map((t) => t.client.close()));
+        await Promise.all(clients.map((t) => t.driver.close()));
         process.send!({ type: 'close' });
         setTimeout(() => process.exit(0), 300).unref();
         return;

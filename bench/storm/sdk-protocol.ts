@@ -3,7 +3,9 @@ import type { ConnectionState } from '../../src/client/events.js';
 
 export interface OpenCommand {
   cmd: 'open';
-  url: string;
+  /** `sdk`: the SDK's LiveClient with `ws`; `raw`: resume-client.ts (the SDK's rules on the raw frame walker). */
+  kind: 'sdk' | 'raw';
+  port: number;
   localAddress: string;
   secret: string;
   subPrefix: string;
@@ -47,6 +49,9 @@ export interface Snapshot {
   /** Socket closes by code since the process started. */
   closes: Record<string, number>;
   rssBytes: number;
+  /** CPU seconds of the load process so far, and its longest event-loop stall since the last snapshot. */
+  cpuSeconds: number;
+  loopDelayMaxMs: number;
 }
 
 export interface ClientEvents extends ClientSummary {
