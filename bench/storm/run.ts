@@ -86,11 +86,11 @@ function sampleConnections(cluster: Cluster, pid: number) {
     async stop() {
       stopped = true;
       await done;
-      // Most added in any one second: the largest rise over sample pairs at most 1 s apart.
+      // The largest rise between consecutive samples, per second of their distance (a rise
+      // over a longer gap is spread over it, so this is a lower bound of the busiest second).
       let most = 0;
-      for (let i = 0; i < samples.length; i++)
-        for (let j = i + 1; j < samples.length && samples[j]![0] - samples[i]![0] <= 1_050; j++) most = Math.max(most, samples[j]![1] - samples[i]![1]);
-      return { samples: samples.length, maxRisePerSecond: most, first: samples[0]?.[1], last: samples.at(-1)?.[1] };
+      for (let i = 1; i < samples.length; i++) most = Math.max(most, ((samples[i]![1] - samples[i - 1]![1]) * 1_000) / Math.max(1_000, samples[i]![0] - samples[i - 1]![0]));
+      return { samples: samples.length, maxRisePerSecond: round(most, 0), first: samples[0]?.[1], last: samples.at(-1)?.[1] };
     },
   };
 }

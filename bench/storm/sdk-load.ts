@@ -8,8 +8,8 @@
  * last one it saw (a gap or a repeat is counted), counts `recovered:false` reloads, and
  * notes the time of every welcome, every close of its socket (with the close code) and
  * every `subscribed`. While recording, it keeps each frame's commit-to-client latency
- * (now minus the frame's `committedAt`), as live or replayed (a frame whose seq is not
- * above the `subscribed.seq` of the resume that brought it).
+ * (now minus the frame's `committedAt`), as live or replayed (committed before the latest
+ * `subscribed` of the client).
  *
  * Commands over IPC, one reply each (see sdk-protocol.ts).
  */
@@ -36,8 +36,8 @@ class Tracked {
   gaps = 0;
   repeats = 0;
   reloads = 0;
-  /** `subscribed.seq` of the latest resume: frames up to it are replayed. */
-  replayUpTo = 0;
+  /** When the latest `subscribed` arrived: frames committed before it were replayed. */
+  subscribedAt = 0;
   welcomes: number[] = [];
   subscribes: number[] = [];
   closes: [number, number][] = [];
@@ -90,7 +90,7 @@ class Tracked {
     // The raw client has no reload of its own: `recovered:false` is counted as one.
     if (!recovered && this.lastSeq >= 0 && this.driver instanceof ResumeClient) this.reloads++;
     if (this.lastSeq < 0) this.lastSeq = this.firstSeq = seq;
-    this.replayUpTo = seq;
+    this.subscribedAt = Date.now();
   }
 
   private grant(seq: number, committedAt: number): void {
@@ -101,7 +101,9 @@ class Tracked {
       else this.gaps++;
     }
     if (seq > this.lastSeq) this.lastSeq = seq;
-    if (recording) (seq <= this.replayUpTo ? this.replayed : this.live).push(t - committedAt);
+    // Replayed: committed before the client's latest `subscribed` (the gateway answers a
+    // resume with seq = since, so the seq cannot tell).
+    if (recording) (committedAt < this.subscribedAt ? this.replayed : this.live).push(t - committedAt);
   }
 }
 
