@@ -30,15 +30,17 @@ export class LoadProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  static start(index: number, localAddress: string): LoadProcess {
-    const child = fork(join(HERE, 'load.ts'), [], {
+  /** `script`: the load program (default this bench's load.ts; bench/storm passes its SDK one). */
+  static start(index: number, localAddress: string, script = join(HERE, 'load.ts')): LoadProcess {
+    const child = fork(script, [], {
       execArgv: ['--import', 'tsx', '--max-old-space-size=2048'],
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     return new LoadProcess(index, localAddress, child);
   }
 
-  request<T>(command: Command, timeoutMs = 120_000): Promise<T> {
+  /** `C`: the program's commands (load-protocol.ts for load.ts; others name their own). */
+  request<T, C extends { cmd: string } = Command>(command: C, timeoutMs = 120_000): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`load ${this.index}: no answer to ${command.cmd} in ${timeoutMs} ms`)), timeoutMs);
       this.queue.push((m) => {
@@ -63,8 +65,8 @@ export class LoadProcess {
 }
 
 /** `count` load processes on source addresses 127.0.0.<first>, <first + 1>, ... */
-export function startLoads(count: number, first = 2): LoadProcess[] {
-  return Array.from({ length: count }, (_, i) => LoadProcess.start(i, `127.0.0.${first + i}`));
+export function startLoads(count: number, first = 2, script?: string): LoadProcess[] {
+  return Array.from({ length: count }, (_, i) => LoadProcess.start(i, `127.0.0.${first + i}`, script));
 }
 
 /** Splits n over k processes. */

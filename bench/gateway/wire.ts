@@ -31,6 +31,8 @@ export interface RawOptions {
   headers: Record<string, string>;
   /** Decode grant frames (their first bytes) and hand them to `onSample`. */
   sample: boolean;
+  /** Bytes of a grant frame a sampler keeps (default SAMPLE_PREFIX; bench/storm keeps whole frames). */
+  samplePrefix?: number;
   onText: (text: string) => void;
   onGrant: (prefix: string | undefined) => void;
   onClose: (code: number | undefined, error?: Error) => void;
@@ -142,7 +144,10 @@ export class RawClient {
         return;
       }
       const status = this.handshake.slice(0, this.handshake.indexOf('\r\n'));
-      if (!/^HTTP\/1\.1 101/.test(status)) return this.fail(new Error(`upgrade refused: ${status}`));
+      if (!/^HTTP\/1\.1 101/.test(status)) {
+        const retryAfter = /\r\nretry-after: *(\d+)/i.exec(this.handshake)?.[1];
+        return this.fail(new Error(`upgrade refused: ${status}${retryAfter ? ` (retry-after ${retryAfter})` : ''}`));
+      }
       // The answer is ASCII, so latin1 characters map one to one onto bytes.
       i = length - (this.handshake.length - end - 4);
       this.handshake = '';
@@ -189,7 +194,7 @@ export class RawClient {
     } else {
       this.capture = [];
       this.captured = 0;
-      this.captureLimit = grant ? SAMPLE_PREFIX : this.frameLen;
+      this.captureLimit = grant ? (this.o.samplePrefix ?? SAMPLE_PREFIX) : this.frameLen;
     }
     if (this.remaining === 0) this.endFrame();
   }

@@ -141,6 +141,13 @@ export const EnvSchema = z.object({
     .describe('Upgrades (WebSocket and SSE) this process admits in any one second; beyond, and while draining, HTTP 503 with Retry-After (a reconnect storm is spread instead of swallowed).'),
   GATEWAY_EXPIRING_NOTICE: Duration.default(60_000).describe('How long before a token expires the gateway sends `expiring` (at most a quarter of the token lifetime).'),
   GATEWAY_REPLAY_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(10_000).describe('Most events replayed for one `subscribe` with `since`; a larger gap answers recovered:false.'),
+  GATEWAY_REPLAY_WINDOW: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(100_000)
+    .default(2_000)
+    .describe('Recent events each gateway keeps in memory (also at most 8 MB of them) so that a client resuming within them is replayed without reading stream GRANTS; 0: every resume reads the stream.'),
   CACHE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of letters, digits and : _ . -')

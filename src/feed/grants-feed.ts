@@ -37,6 +37,11 @@ const RESTART = { baseMs: 100, maxMs: 5_000 };
  */
 const REPLAYS_AT_ONCE = 16;
 const REPLAYS_WAITING = 256;
+/**
+ * Characters (frames and JSON) the window of recent events holds at most, besides
+ * GATEWAY_REPLAY_WINDOW events: events carry whole grants, a count alone would not bound it.
+ */
+const WINDOW_CHARS = 8_000_000;
 /** Heartbeats missed in a row after which the live consumer counts as failed. */
 const MISSED_HEARTBEATS = 2;
 
@@ -55,6 +60,15 @@ export class GrantFeed implements ChangeFeed {
   private failure: Error | undefined;
   private waiters: { seq: number; resolve: () => void }[] = [];
   private readonly listeners: FeedListener[] = [];
+  /**
+   * The last events the live consumer delivered, contiguous in stream sequence: a resume
+   * whose gap lies within it is replayed from memory, without a consumer on the stream or a
+   * place in the replay semaphore (a gateway that takes over thousands of clients at once
+   * would otherwise open a consumer for each).
+   */
+  private window: FeedItem[] = [];
+  private windowStart = 0;
+  private windowChars = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -62,6 +76,8 @@ export class GrantFeed implements ChangeFeed {
     private readonly stream: GrantsStreamOptions,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    /** GATEWAY_REPLAY_WINDOW: recent events kept for resumes (0: every replay reads the stream). */
+    private readonly windowSize = 0,
   ) {
     this.js = nc.jetstream();
   }
@@ -121,6 +137,7 @@ export class GrantFeed implements ChangeFeed {
           attempt = 0;
           this.head = m.seq;
           const item = this.decode(m.seq, m.subject, m.data);
+          this.remember(item);
           for (const listener of this.listeners) listener(item);
           if (this.waiters.length) this.release();
         }
@@ -149,6 +166,7 @@ export class GrantFeed implements ChangeFeed {
    */
   skipTo(seq: number): void {
     if (seq <= this.head) return;
+    this.forget();
     this.head = seq;
     if (this.waiters.length) this.release();
   }
@@ -192,8 +210,23 @@ export class GrantFeed implements ChangeFeed {
     return info.state.first_seq;
   }
 
+  /** Whether the window holds every event after `since` up to the head. */
+  covers(since: number): boolean {
+    const first = this.window[this.windowStart]?.seq;
+    return first !== undefined && first <= since + 1 && since <= this.head;
+  }
+
   async replay(scope: ReplayScope, since: number, until: number, each: (event: FeedEvent) => boolean): Promise<boolean> {
     if (until <= since) return true;
+    const first = this.window[this.windowStart]?.seq;
+    if (first !== undefined && first <= since + 1 && until <= this.window[this.window.length - 1]!.seq) {
+      // Contiguous: the event at seq n is at windowStart + n - first.
+      for (let i = this.windowStart + since + 1 - first; i <= this.windowStart + until - first; i++) {
+        const item = this.window[i]!;
+        if (item.change && (scope === 'all' || item.id === scope.grant) && !each(item)) return false;
+      }
+      return true;
+    }
     const release = await this.replays.acquire();
     this.metrics.feedReplays.set(this.replays.stats.held);
     try {
@@ -240,6 +273,30 @@ export class GrantFeed implements ChangeFeed {
     await this.done;
   }
 
+  /** Adds a delivered item to the window; a jump in sequence starts the window afresh. */
+  private remember(item: FeedItem): void {
+    if (this.windowSize === 0) return;
+    const last = this.window[this.window.length - 1];
+    if (last && item.seq !== last.seq + 1) this.forget();
+    this.window.push(item);
+    this.windowChars += size(item);
+    while (this.window.length - this.windowStart > this.windowSize || (this.windowChars > WINDOW_CHARS && this.window.length - this.windowStart > 1)) {
+      this.windowChars -= size(this.window[this.windowStart]!);
+      this.window[this.windowStart++] = undefined as unknown as FeedItem;
+    }
+    if (this.windowStart > 4_096 && this.windowStart * 2 > this.window.length) {
+      this.window = this.window.slice(this.windowStart);
+      this.windowStart = 0;
+    }
+  }
+
+  /** Empties the window (the stream's numbering moved on). */
+  private forget(): void {
+    this.window = [];
+    this.windowStart = 0;
+    this.windowChars = 0;
+  }
+
   private decode(seq: number, subject: string, data: Uint8Array): FeedItem {
     const { invalid, ...item } = decodeEvent(seq, subject, data);
     if (invalid) {
@@ -249,3 +306,6 @@ export class GrantFeed implements ChangeFeed {
     return item;
   }
 }
+
+/** Characters an item holds in the window. */
+const size = (item: FeedItem) => (item.change ? item.frame.length + item.json.length : 0);

@@ -38,6 +38,8 @@ export interface ChangeFeed {
   readonly live: boolean;
   /** First sequence the stream still holds (older ones expired). */
   firstSeq(): Promise<number>;
+  /** Whether a replay after `since` would be served from the feed's window of recent events, without the stream. */
+  covers?(since: number): boolean;
   /** Resolves once the feed delivered `seq`, after `timeoutMs`, or when `signal` aborts. */
   reached(seq: number, timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /**

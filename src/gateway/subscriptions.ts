@@ -11,7 +11,8 @@
  *
  * # Resume
  * `subscribe` with `since` answers `subscribed` (seq = since), replays the topic's events
- * from the stream up to the feed's head at that moment, then sends what arrived live
+ * up to the feed's head at that moment (from the feed's window of recent events when the
+ * gap lies within it, GATEWAY_REPLAY_WINDOW, else from the stream), then sends what arrived live
  * meanwhile (held by `hold`), then joins the uWS topic, all before the next event can be
  * dispatched: no gap and no repeat at the seam. A filtered view replays every event of the
  * range and sends those that concern it, `leave`s included.
@@ -72,7 +73,8 @@ export class Subscriptions {
     }
     let first: number;
     try {
-      first = await this.feed.firstSeq();
+      // A gap within the feed's window of recent events needs no trip to the stream.
+      first = this.feed.covers?.(since) ? since + 1 : await this.feed.firstSeq();
     } catch (err) {
       return this.replayFailed(ws, err);
     }

@@ -45,7 +45,7 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
   // config/schema.ts requires a key whenever the gateway role runs.
   if (!verifier || !auth) throw new Error('the gateway role needs JWT_SECRET, JWT_PUBLIC_KEY or JWKS_URL');
   const log = ctx.log.child({ role: 'gateway' });
-  const feed = new GrantFeed(nc, { maxAgeMs: config.GRANTS_MAX_AGE, replicas: config.NATS_STREAM_REPLICAS }, log, metrics);
+  const feed = new GrantFeed(nc, { maxAgeMs: config.GRANTS_MAX_AGE, replicas: config.NATS_STREAM_REPLICAS }, log, metrics, config.GATEWAY_REPLAY_WINDOW);
   const freshness = new Freshness({ boundMs: config.CACHE_INVALIDATION_BOUND });
   const cache = new GrantCache(config.REDIS_URL, { prefix: config.CACHE_PREFIX, ttlMs: config.CACHE_TTL, tombstoneTtlMs: config.CACHE_TOMBSTONE_TTL, listMaxPages: config.CACHE_LIST_MAX_PAGES }, freshness, log, metrics);
   const local =

@@ -18,7 +18,9 @@ import { connect, startStack, token, type Stack } from './harness.js';
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack({ GATEWAY_HEARTBEAT: '60s', GATEWAY_RATE_LIMIT: '1000' });
+  // GATEWAY_REPLAY_WINDOW 0: every resume reads the stream, so the replay semaphore is what 'replays' tests
+  // (replay-window.test.ts tests the window).
+  stack = await startStack({ GATEWAY_HEARTBEAT: '60s', GATEWAY_RATE_LIMIT: '1000', GATEWAY_REPLAY_WINDOW: '0' });
 }, 60_000);
 
 afterAll(async () => {

@@ -21,7 +21,7 @@ export interface LocalGateway {
 export async function startLocalGateway(config: Config, nc: NatsConnection, metrics: Metrics): Promise<LocalGateway> {
   const verifier = await createTokenVerifier({ secret: config.JWT_SECRET });
   const http = new HttpServer();
-  const feed = new GrantFeed(nc, { maxAgeMs: config.GRANTS_MAX_AGE, replicas: config.NATS_STREAM_REPLICAS }, testLog, metrics);
+  const feed = new GrantFeed(nc, { maxAgeMs: config.GRANTS_MAX_AGE, replicas: config.NATS_STREAM_REPLICAS }, testLog, metrics, config.GATEWAY_REPLAY_WINDOW);
   const gateway = new Gateway(config, { app: http.app, feed, verifier, log: testLog, metrics });
   feed.onEvent((event) => gateway.dispatch(event));
   await feed.start();
