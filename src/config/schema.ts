@@ -121,6 +121,10 @@ export const EnvSchema = z.object({
     .describe('Upgrades (WebSocket and SSE) this process admits in any one second; beyond, and while draining, HTTP 503 with Retry-After (a reconnect storm is spread instead of swallowed).'),
   GATEWAY_EXPIRING_NOTICE: Duration.default(60_000).describe('How long before a token expires the gateway sends `expiring` (at most a quarter of the token lifetime).'),
   GATEWAY_REPLAY_LIMIT: z.coerce.number().int().min(0).max(1_000_000).default(10_000).describe('Most events replayed for one `subscribe` with `since`; a larger gap answers recovered:false.'),
+  WEB_DIR: z.string().min(1).default('dist/web').describe('Directory of the built pages and bundles (`npm run build:web`) the gateway serves at `/`, `/ops` and `/assets/`; relative to the working directory. Missing: those paths answer 503 and say how to build them.'),
+  WEB_TOKEN_URL: urlWithScheme(['http:', 'https:'])
+    .optional()
+    .describe('Endpoint of the host application the pages fetch a token from (with credentials; answers `{"token": JWT}`), again before it expires; unset, the pages take a token from their address (`#token=`).'),
   CACHE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of letters, digits and : _ . -')

@@ -55,6 +55,7 @@ export const LogCode = {
   FeedStreamBroke: 'FeedStreamBroke',
   GatewayReplayFailed: 'GatewayReplayFailed',
   GatewaySlowConsumer: 'GatewaySlowConsumer',
+  WebNotBuilt: 'WebNotBuilt',
   // cache and REST
   CacheConnected: 'CacheConnected',
   CacheUnavailable: 'CacheUnavailable',
@@ -154,6 +155,7 @@ export const HttpErrorCode = {
   Origin: 'origin',
   Starting: 'starting',
   Busy: 'busy',
+  WebNotBuilt: 'web_not_built',
   Internal: 'internal',
 } as const;
 export type HttpErrorCode = AuthFailure | (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
