@@ -43,3 +43,24 @@ export function pageToken(key: string, doc: Document = document): PageToken {
     },
   };
 }
+
+/** A page's token for its own requests (the ops page's `/metrics` and `/health`): the last one, renewed when it has under 10 s left. */
+export class TokenSource {
+  private token: string | undefined;
+
+  constructor(private readonly page: PageToken) {
+    this.token = page.token;
+  }
+
+  /** Remembers a token the page got another way (from the SDK's getToken). */
+  set(token: string): void {
+    this.token = token;
+  }
+
+  async current(): Promise<string | undefined> {
+    const left = this.token === undefined ? -1 : (tokenExpiresAt(this.token) ?? Infinity) - Date.now();
+    if (left > 10_000 || !this.page.getToken) return this.token;
+    this.token = await this.page.getToken();
+    return this.token;
+  }
+}

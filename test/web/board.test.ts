@@ -79,6 +79,8 @@ describe('web board', () => {
     expect(page.url()).not.toContain('token=');
     expect(await page.evaluate(() => sessionStorage.getItem('navimpact.token.board'))).toBeTruthy();
     expect(await page.evaluate(() => location.search)).toBe(`?${FILTER}`);
+    // Over WebSocket: the gateway lets the page's own origin upgrade (CORS_ORIGINS lists another).
+    expect(await page.locator('#connection').textContent()).toBe('Live');
     expect(await boardRows(page)).toEqual(await openInDatabase());
     // Sorted by closing date, amounts in AUD.
     expect(await page.locator('#board tbody tr td.num').first().textContent()).toMatch(/^\$\d{1,3}(,\d{3})*$/);
