@@ -66,6 +66,9 @@ export const LogCode = {
   InvalidatorEventInvalid: 'InvalidatorEventInvalid',
   HttpFailed: 'HttpFailed',
   ScraperStatusInvalid: 'ScraperStatusInvalid',
+  // npm run demo (src/cli/demo.ts)
+  DemoPublished: 'DemoPublished',
+  DemoChanging: 'DemoChanging',
   // scrapers (src/scrape)
   ScrapeRunStarted: 'ScrapeRunStarted',
   ScrapeRunFinished: 'ScrapeRunFinished',
