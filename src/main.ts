@@ -52,7 +52,8 @@ async function main(command: string): Promise<void> {
     throw err;
   }
   const release = config.RELEASE ?? defaultRelease();
-  const log = createLogger({ level: config.LOG_LEVEL, release });
+  // A person reading a terminal in development gets pino-pretty's lines; files, pipes and production get JSON.
+  const log = createLogger({ level: config.LOG_LEVEL, release, pretty: config.APP_ENV === 'development' && process.stdout.isTTY === true });
 
   try {
     await ensureDatabase(config.DATABASE_URL, log);

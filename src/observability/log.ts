@@ -2,7 +2,12 @@
  * pino logging. Every warning or error carries a stable `code` from domain/codes.ts:
  * `log.error({ code: LogCode.X, err }, 'message')`. Secrets never reach a log line: token
  * and authorization fields are redacted wherever they appear.
+ *
+ * `pretty`: lines for a person (pino-pretty, a development dependency) instead of JSON;
+ * main.ts asks for it in development when stdout is a terminal. Where pino-pretty is not
+ * installed (a production image) the lines stay JSON.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
@@ -10,6 +15,16 @@ export type { Logger };
 export interface LogOptions {
   level: LevelWithSilent;
   release: string;
+  pretty?: boolean;
+}
+
+function prettyAvailable(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function createLogger(options: LogOptions): Logger {
@@ -22,5 +37,8 @@ export function createLogger(options: LogOptions): Logger {
       censor: '[redacted]',
     },
     formatters: { level: (label) => ({ level: label }) },
+    ...(options.pretty && prettyAvailable()
+      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', singleLine: true, ignore: 'service,release,pid,hostname', messageKey: 'msg' } } }
+      : {}),
   });
 }
