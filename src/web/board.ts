@@ -10,6 +10,7 @@ import type { LiveView } from '../client/index.js';
 import { fillForm, filterFromAddress, filterFromForm } from './filters.js';
 import { Indicator } from './indicator.js';
 import { pageClient, showNoToken } from './session.js';
+import { SortedGrants } from './sorted.js';
 import { byClosingDate, GrantTable } from './table.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -36,16 +37,20 @@ function main(): void {
   const open = (query: string) => {
     view?.close();
     document.body.dataset.ready = 'false';
-    const current = client.view(query, { compare: byClosingDate });
+    const current = client.view(query);
+    const sorted = new SortedGrants(byClosingDate);
     view = current;
-    table.show(() => current.items);
+    table.show(() => sorted.items);
     current.on('ready', () => {
+      sorted.reset(current.items);
       indicator.touched();
       table.schedule();
       document.body.dataset.ready = 'true';
       document.body.dataset.query = query;
     });
     current.on('change', (change) => {
+      if (change.op === 'reload') sorted.reset(current.items);
+      else sorted.apply(change);
       indicator.touched();
       if (change.id && change.grant) table.changed(change.id);
       table.schedule();

@@ -1,6 +1,7 @@
 /** How the pages print amounts (AUD) and dates (en-AU). */
 const aud = new Intl.NumberFormat('en-AU', { style: 'currency', currency: 'AUD', maximumFractionDigits: 0 });
 const day = new Intl.DateTimeFormat('en-AU', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+const count = new Intl.NumberFormat('en-AU');
 const clock = new Intl.DateTimeFormat('en-AU', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
 export function formatAmount(value: number | null): string {
@@ -17,5 +18,5 @@ export function formatTime(at: Date): string {
 }
 
 export function formatCount(n: number): string {
-  return n.toLocaleString('en-AU');
+  return count.format(n);
 }

@@ -15,7 +15,7 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 /** Builds the pages into a fresh directory (the gateway's WEB_DIR); removed by `cleanup`. */
 export async function builtPages(): Promise<{ dir: string; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'navimpact-web-'));
-  await buildWeb(dir, { minify: true });
+  await buildWeb(dir, { minify: process.env.WEB_MINIFY !== '0' });
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
