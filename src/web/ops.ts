@@ -113,6 +113,9 @@ function main(): void {
         return [name, [cell(status, `state-${status}`), cell(Object.keys(rest).length ? JSON.stringify(rest) : '')], { check: name }];
       }),
     );
+    // Relay lag is a series of the relay's process; a gateway without the relay shows its backlog check instead.
+    const oldest = report.checks.relay?.oldestPendingSeconds;
+    if ($('m-lag').dataset.value === '' && typeof oldest === 'number') $('m-lag').textContent = `${oldest.toFixed(2)} s (backlog)`;
     const sources = (report.checks.scrapers?.sources ?? {}) as Record<string, SourceHealth>;
     rows(
       'scrapers',
