@@ -39,8 +39,12 @@ done
 
 npm run -s build:web
 
-# Development tokens (12 h, within JWT_MAX_TTL): a viewer for the board, a monitor for /ops.
+# The pages open /v1/live from the gateway's own origin, which the upgrade's Origin check
+# (CONTRACT section 5) must find in CORS_ORIGINS like any other.
 address="http://${HOST:-127.0.0.1}:${PORT:-8080}"
+export CORS_ORIGINS="${CORS_ORIGINS:+${CORS_ORIGINS},}${address}"
+
+# Development tokens (12 h, within JWT_MAX_TTL): a viewer for the board, a monitor for /ops.
 viewer=$(npx tsx src/cli/token.ts --sub dev-viewer --ttl 12h)
 monitor=$(npx tsx src/cli/token.ts --sub dev-monitor --role monitor --ttl 12h)
 if [[ $demo == true ]]; then demo_line="Demo data: on (npm run demo)"; else demo_line="Demo data: bash scripts/dev.sh --demo, or npm run demo in another terminal"; fi

@@ -6,11 +6,11 @@
 import { fileURLToPath } from 'node:url';
 import { startRestStack, token } from '../test/rest/harness.js';
 import { start } from '../test/support/process.js';
-import { builtPages, launch } from '../test/web/browser.js';
+import { builtPages, launch, pageOrigin } from '../test/web/browser.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const pages = await builtPages();
-const stack = await startRestStack({ ROLES: 'gateway,ingest,invalidator', WEB_DIR: pages.dir });
+const stack = await startRestStack({ ...(await pageOrigin()), ROLES: 'gateway,ingest,invalidator', WEB_DIR: pages.dir });
 const demo = (args: string[]) => start(process.execPath, ['--import', 'tsx', 'src/cli/demo.ts', ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', NATS_URL: stack.nats.url } });
 const browser = await launch();
 try {

@@ -36,12 +36,11 @@ export class Upgrades {
     const extensions = req.getHeader('sec-websocket-extensions');
     const origin = req.getHeader('origin');
     const authorization = req.getHeader('authorization');
-    const host = req.getHeader('host');
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
     });
-    if (!originAllowed(origin || undefined, this.options.CORS_ORIGINS, host)) return this.refuse(res, 403, RefusalReason.Origin, 'origin not allowed');
+    if (!originAllowed(origin || undefined, this.options.CORS_ORIGINS)) return this.refuse(res, 403, RefusalReason.Origin, 'origin not allowed');
     // Before the token: in a reconnect storm, refusing is cheap and verifying is not.
     const admitted = this.admission.admit();
     if (!admitted.ok) {

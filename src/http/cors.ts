@@ -12,24 +12,14 @@ import { statusLine } from './status.js';
 import type { HttpResponse } from './uws.js';
 
 /**
- * Whether a request's `Origin` may connect: an exact entry of CORS_ORIGINS, any origin
- * when the list holds `*` (refused by the configuration in production), or the gateway's
- * own origin (`host`, the request's Host header: the pages the gateway serves itself,
- * docs/web.md). A request without an Origin (undefined, or empty as uWebSockets.js reports
- * a missing header) comes from a non-browser client, which Origin checks do not concern,
- * and is allowed.
+ * Whether a request's `Origin` may connect: an exact entry of CORS_ORIGINS, or any origin
+ * when the list holds `*` (refused by the configuration in production). A request without
+ * an Origin (undefined, or empty as uWebSockets.js reports a missing header) comes from a
+ * non-browser client, which Origin checks do not concern, and is allowed.
  */
-export function originAllowed(origin: string | undefined, allowed: readonly string[], host?: string): boolean {
+export function originAllowed(origin: string | undefined, allowed: readonly string[]): boolean {
   if (origin === undefined || origin === '') return true;
-  return allowed.includes(origin) || allowed.includes('*') || (host !== undefined && host !== '' && sameHost(origin, host));
-}
-
-function sameHost(origin: string, host: string): boolean {
-  try {
-    return new URL(origin).host === host.toLowerCase();
-  } catch {
-    return false;
-  }
+  return allowed.includes(origin) || allowed.includes('*');
 }
 
 export class Cors {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRestStack, insertGrants, token, type RestStack } from '../rest/harness.js';
-import { axeViolations, boardRows, builtPages, launch, type Browser } from './browser.js';
+import { pageOrigin, axeViolations, boardRows, builtPages, launch, type Browser } from './browser.js';
 
 let stack: RestStack;
 let browser: Browser;
@@ -13,7 +13,7 @@ let pages: Awaited<ReturnType<typeof builtPages>>;
 
 beforeAll(async () => {
   pages = await builtPages();
-  stack = await startRestStack({ ROLES: 'gateway', WEB_DIR: pages.dir, GATEWAY_MAX_CONNECTIONS_PER_SUB: '100' });
+  stack = await startRestStack({ ...(await pageOrigin()), ROLES: 'gateway', WEB_DIR: pages.dir, GATEWAY_MAX_CONNECTIONS_PER_SUB: '100' });
   browser = await launch();
 }, 120_000);
 
@@ -79,7 +79,7 @@ describe('web board', () => {
     expect(page.url()).not.toContain('token=');
     expect(await page.evaluate(() => sessionStorage.getItem('navimpact.token.board'))).toBeTruthy();
     expect(await page.evaluate(() => location.search)).toBe(`?${FILTER}`);
-    // Over WebSocket: the gateway lets the page's own origin upgrade (CORS_ORIGINS lists another).
+    // Over WebSocket: the page's origin is listed in CORS_ORIGINS (pageOrigin).
     expect(await page.locator('#connection').textContent()).toBe('Live');
     expect(await boardRows(page)).toEqual(await openInDatabase());
     // Sorted by closing date, amounts in AUD.

@@ -8,6 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { buildWeb } from '../../scripts/build-web.js';
+import { ORIGIN } from '../gateway/harness.js';
+import { freePort } from '../support/ports.js';
+
+/**
+ * A port for the gateway and CORS_ORIGINS listing the page's origin on it (CONTRACT section
+ * 5: a WebSocket upgrade from an origin not listed is refused, the gateway's own included).
+ */
+export async function pageOrigin(): Promise<{ PORT: string; CORS_ORIGINS: string }> {
+  const port = await freePort();
+  return { PORT: String(port), CORS_ORIGINS: `${ORIGIN},http://127.0.0.1:${port}` };
+}
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

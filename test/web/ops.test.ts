@@ -8,7 +8,7 @@ import { connect as natsConnect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Client } from '../gateway/harness.js';
 import { startRestStack, token, type RestStack } from '../rest/harness.js';
-import { axeViolations, builtPages, launch, type Browser } from './browser.js';
+import { pageOrigin, axeViolations, builtPages, launch, type Browser } from './browser.js';
 
 let stack: RestStack;
 let browser: Browser;
@@ -17,7 +17,7 @@ let nc: NatsConnection;
 
 beforeAll(async () => {
   pages = await builtPages();
-  stack = await startRestStack({ ROLES: 'gateway', WEB_DIR: pages.dir });
+  stack = await startRestStack({ ...(await pageOrigin()), ROLES: 'gateway', WEB_DIR: pages.dir });
   nc = await natsConnect({ servers: stack.nats.url });
   browser = await launch();
 }, 120_000);

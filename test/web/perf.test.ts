@@ -6,7 +6,7 @@
 import { cpus, loadavg } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertGrants, startRestStack, token, type RestStack } from '../rest/harness.js';
-import { builtPages, launch, type Browser } from './browser.js';
+import { pageOrigin, builtPages, launch, type Browser } from './browser.js';
 
 const GRANTS = 5_000;
 const RATE = 20;
@@ -17,7 +17,7 @@ let pages: Awaited<ReturnType<typeof builtPages>>;
 
 beforeAll(async () => {
   pages = await builtPages();
-  stack = await startRestStack({ ROLES: 'gateway', WEB_DIR: pages.dir });
+  stack = await startRestStack({ ...(await pageOrigin()), ROLES: 'gateway', WEB_DIR: pages.dir });
   await insertGrants(stack, GRANTS);
   // The relay has published every insert (the change log is empty): the page starts quiet.
   const deadline = Date.now() + 60_000;

@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports.js';
+import { ORIGIN } from '../gateway/harness.js';
 import { insertGrants, startRestStack, token, type RestStack } from '../rest/harness.js';
 import { boardRows, builtPages, launch, type Browser } from './browser.js';
 
@@ -38,6 +39,7 @@ beforeAll(async () => {
   stack = await startRestStack({
     ROLES: 'gateway',
     PORT: String(gatewayPort),
+    CORS_ORIGINS: `${ORIGIN},http://127.0.0.1:${gatewayPort}`,
     WEB_DIR: pages.dir,
     WEB_TOKEN_URL: `http://127.0.0.1:${(tokenServer.address() as AddressInfo).port}/session/token`,
     GATEWAY_EXPIRING_NOTICE: '2s',
