@@ -19,6 +19,14 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
+# The page tests (test/web/) drive Debian's Chromium with playwright-core; Playwright's own
+# browser download (`npx playwright install`) is never used. CHROMIUM_PATH names another.
+if [[ -z ${CHROMIUM_PATH:-} ]] && ! command -v chromium >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 # npm rewrites node_modules/.package-lock.json on every install: older than the lock file
 # means the dependencies on disk are not the locked ones.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then

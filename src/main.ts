@@ -58,7 +58,8 @@ async function main(command: string): Promise<void> {
   // Values read from `VAR_FILE`s are known only now.
   registerSecrets(config);
   const release = config.RELEASE ?? defaultRelease();
-  const log = createLogger({ level: config.LOG_LEVEL, release, scrub: processRedactor.scrub });
+  // A person reading a terminal in development gets pino-pretty's lines; files, pipes and production get JSON.
+  const log = createLogger({ level: config.LOG_LEVEL, release, scrub: processRedactor.scrub, pretty: config.APP_ENV === 'development' && process.stdout.isTTY === true });
 
   try {
     await ensureDatabase(config.DATABASE_URL, log);

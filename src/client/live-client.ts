@@ -82,7 +82,9 @@ export class LiveClient extends Emitter<LiveClientEvents> {
   constructor(options: LiveClientOptions) {
     super();
     const transport = options.transport ?? 'auto';
-    const fetchImpl = options.fetch ?? (typeof fetch === 'function' ? fetch : undefined);
+    // Bound: a browser's fetch called as a method of anything but the window throws "Illegal
+    // invocation" (the SSE socket keeps it as a field).
+    const fetchImpl = options.fetch ?? (typeof fetch === 'function' ? fetch.bind(globalThis) : undefined);
     const Socket = transport === 'sse' ? undefined : (options.WebSocket ?? (globalThis as { WebSocket?: SocketConstructor }).WebSocket);
     const Sse = transport !== 'websocket' && fetchImpl ? sseSocketClass(fetchImpl) : undefined;
     if (!Socket && transport !== 'sse') throw new TypeError('LiveClient: no WebSocket class; pass options.WebSocket (in Node 20, the `ws` package\'s WebSocket), or transport: \'sse\'');

@@ -148,6 +148,10 @@ export const EnvSchema = z.object({
     .max(100_000)
     .default(2_000)
     .describe('Recent events each gateway keeps in memory (also at most 8 MB of them) so that a client resuming within them is replayed without reading stream GRANTS; 0: every resume reads the stream.'),
+  WEB_DIR: z.string().min(1).default('dist/web').describe('Directory of the built pages and bundles (`npm run build:web`) the gateway serves at `/`, `/ops` and `/assets/`; relative to the working directory. Missing: those paths answer 503 and say how to build them.'),
+  WEB_TOKEN_URL: urlWithScheme(['http:', 'https:'])
+    .optional()
+    .describe('Endpoint of the host application the pages fetch a token from (with credentials; answers `{"token": JWT}`), again before it expires; unset, the pages take a token from their address (`#token=`).'),
   CACHE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of letters, digits and : _ . -')

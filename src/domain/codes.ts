@@ -55,6 +55,7 @@ export const LogCode = {
   FeedStreamBroke: 'FeedStreamBroke',
   GatewayReplayFailed: 'GatewayReplayFailed',
   GatewaySlowConsumer: 'GatewaySlowConsumer',
+  WebNotBuilt: 'WebNotBuilt',
   // cache and REST
   CacheConnected: 'CacheConnected',
   CacheUnavailable: 'CacheUnavailable',
@@ -66,6 +67,9 @@ export const LogCode = {
   HttpFailed: 'HttpFailed',
   ScraperStatusInvalid: 'ScraperStatusInvalid',
   ScraperForgotten: 'ScraperForgotten',
+  // npm run demo (src/cli/demo.ts)
+  DemoPublished: 'DemoPublished',
+  DemoChanging: 'DemoChanging',
   // scrapers (src/scrape)
   ScrapeRunStarted: 'ScrapeRunStarted',
   ScrapeRunFinished: 'ScrapeRunFinished',
@@ -157,6 +161,7 @@ export const HttpErrorCode = {
   Busy: 'busy',
   QueryTimeout: 'query_timeout',
   RateLimited: 'rate_limited',
+  WebNotBuilt: 'web_not_built',
   Internal: 'internal',
 } as const;
 export type HttpErrorCode = AuthFailure | (typeof HttpErrorCode)[keyof typeof HttpErrorCode];

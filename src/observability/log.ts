@@ -4,7 +4,12 @@
  * and authorization fields are redacted wherever they appear, and `scrub` (the process's
  * credentials, config/redact.ts) runs over every finished line, so a password a library
  * put in an error message, a cause or a stack is removed too.
+ *
+ * `pretty`: lines for a person (pino-pretty, a development dependency) instead of JSON;
+ * main.ts asks for it in development when stdout is a terminal. Where pino-pretty is not
+ * installed (a production image) the lines stay JSON.
  */
+import { createRequire } from 'node:module';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
@@ -14,6 +19,16 @@ export interface LogOptions {
   release: string;
   /** Applied to each serialised line before it is written: removes the process's credentials. */
   scrub?: (line: string) => string;
+  pretty?: boolean;
+}
+
+function prettyAvailable(): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function createLogger(options: LogOptions): Logger {
@@ -27,5 +42,8 @@ export function createLogger(options: LogOptions): Logger {
     },
     formatters: { level: (label) => ({ level: label }) },
     ...(options.scrub && { hooks: { streamWrite: options.scrub } }),
+    ...(options.pretty && prettyAvailable()
+      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', singleLine: true, ignore: 'service,release,pid,hostname', messageKey: 'msg' } } }
+      : {}),
   });
 }

@@ -24,6 +24,7 @@ import { LogCode } from '../domain/codes.js';
 import { FeedContinuity } from '../feed/continuity.js';
 import { GrantFeed } from '../feed/grants-feed.js';
 import { Gateway } from '../gateway/gateway.js';
+import { Pages } from '../gateway/pages.js';
 import { cacheCheck, feedCheck, scrapersCheck } from '../ops/health.js';
 import { ScraperWatch } from '../ops/scrapers.js';
 import { Rest } from '../rest/index.js';
@@ -62,6 +63,7 @@ export async function startGateway(ctx: RoleContext, hooks: GatewayHooks = {}): 
   rest.mount(ctx.router);
   const scrapers = new ScraperWatch(nc, { staleAfterMs: config.SCRAPER_STALE_AFTER, forgetAfterMs: config.SCRAPER_FORGET_AFTER }, log, metrics);
   const gateway = new Gateway(config, { app: ctx.http.app, feed, verifier, log, metrics });
+  new Pages(config, log).mount(ctx.http.app);
   ctx.health.add('redis', cacheCheck(cache, freshness));
   ctx.health.add('scrapers', scrapersCheck(scrapers));
   ctx.health.add('feed', feedCheck(feed));
