@@ -95,6 +95,7 @@ describe.each([
       CACHE_TTL: '300s',
       CACHE_TOMBSTONE_TTL: '60s',
       SCRAPER_STALE_AFTER: '1h',
+      REST_RATE_LIMIT: '1000000', // 50 readers share one token
     });
     const metrics = createMetrics();
     const nc = await connectNats(nats.url, 'race', testLog);

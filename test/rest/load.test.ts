@@ -131,7 +131,7 @@ describe('load - the database pool cannot be starved from outside', () => {
       await sql.end();
     }
     nats = await PrivateNats.start();
-    service = startService({ DATABASE_URL: db.url, NATS_URL: nats.url, JWT_SECRET: SECRET, REDIS_URL: 'redis://127.0.0.1:6379', CACHE_PREFIX: `load${randomUUID().slice(0, 8)}:` });
+    service = startService({ DATABASE_URL: db.url, NATS_URL: nats.url, JWT_SECRET: SECRET, REDIS_URL: 'redis://127.0.0.1:6379', CACHE_PREFIX: `load${randomUUID().slice(0, 8)}:`, REST_RATE_LIMIT: '20' /* the default, which startService lifts */ });
     const port = (JSON.parse(await service.waitFor(hasCode('HttpListening'), 60_000, 'listening')) as { port: number }).port;
     const base = `http://127.0.0.1:${port}`;
     const monitor = await token({ sub: 'load-monitor', role: 'monitor', ttlSec: 3_600 });

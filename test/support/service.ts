@@ -12,7 +12,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export function startService(env: Record<string, string>, args: string[] = []): Child {
   return start(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', APP_ENV: 'test', LOG_LEVEL: 'info', PORT: '0', ...env },
+    // A test's clients share a few subjects: REST's rate limit is lifted unless the test sets it.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', APP_ENV: 'test', LOG_LEVEL: 'info', PORT: '0', REST_RATE_LIMIT: '1000000', ...env },
   });
 }
 
