@@ -78,6 +78,7 @@ export class Cluster {
       APP_ENV: 'production',
       LOG_LEVEL: 'info',
       GATEWAY_ACCEPT_RATE: String(this.settings.acceptRate),
+      GATEWAY_REPLAY_WINDOW: '2000', // resumes from memory (the storm's results were measured with it)
       SHUTDOWN_DRAIN: this.settings.drain,
       SHUTDOWN_TIMEOUT: '120s',
       GATEWAY_MAX_CONNECTIONS_PER_SUB: '100000',

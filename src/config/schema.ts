@@ -146,8 +146,8 @@ export const EnvSchema = z.object({
     .int()
     .min(0)
     .max(100_000)
-    .default(2_000)
-    .describe('Recent events each gateway keeps in memory (also at most 8 MB of them) so that a client resuming within them is replayed without reading stream GRANTS; 0: every resume reads the stream.'),
+    .default(0)
+    .describe('Recent events each gateway keeps in memory (also at most 8 MB of them) so that a client resuming within them is replayed without reading stream GRANTS (bench:storm runs 2000); 0, the default until it answers recovered:false for a purged or replaced stream as the stream does: every resume reads the stream.'),
   WEB_DIR: z.string().min(1).default('dist/web').describe('Directory of the built pages and bundles (`npm run build:web`) the gateway serves at `/`, `/ops` and `/assets/`; relative to the working directory. Missing: those paths answer 503 and say how to build them.'),
   WEB_TOKEN_URL: urlWithScheme(['http:', 'https:'])
     .optional()
