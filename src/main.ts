@@ -106,7 +106,8 @@ async function main(command: string): Promise<void> {
       url: config.DATABASE_URL,
       sizes: { gateway: config.GATEWAY_POOL_SIZE ?? config.DATABASE_POOL_SIZE, ingest: config.INGEST_POOL_SIZE ?? config.DATABASE_POOL_SIZE },
       statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT,
-      applicationName: `navimpact-${config.ROLES.join('-')}`,
+      // Each pool's connections are named after the role using them: navimpact-gateway, navimpact-ingest, navimpact-monitor.
+      applicationName: 'navimpact',
     },
     log,
     (pool) => metrics.watchPool(pool),
