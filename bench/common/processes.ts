@@ -142,3 +142,20 @@ export function startProc(name: string, command: string, args: string[], env: Re
 export function startTs(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Proc {
   return startProc(name, process.execPath, [...nodeArgs, '--import', 'tsx', script], env);
 }
+
+/**
+ * Runs a bench's `main`: SIGINT/SIGTERM and a failure stop every child process first
+ * (exit 130 and 1); `main` ends the process itself when it is done.
+ */
+export function runBench(name: string, main: () => Promise<void>): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      stopAll();
+      process.exit(130);
+    });
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench/${name} failed: ${(err as Error).stack ?? String(err)}\n`);
+    stopAll();
+    process.exit(1);
+  });
+}

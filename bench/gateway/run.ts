@@ -30,7 +30,7 @@
  * the load processes (load.ts, load-client.ts, load-protocol.ts); ../common/ holds what
  * the benches share (child processes, CPU meter, quiet wait, nats-server, database, output).
  */
-import { stopAll, setChildLifetime } from '../common/processes.js';
+import { runBench, stopAll, setChildLifetime } from '../common/processes.js';
 import { reportHeader, writeReport } from '../common/report.js';
 import { round } from '../common/stats.js';
 import { now } from '../common/time.js';
@@ -111,14 +111,4 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => {
-    stopAll();
-    process.exit(130);
-  });
-
-main().catch((err: unknown) => {
-  process.stderr.write(`bench/gateway failed: ${(err as Error).stack ?? String(err)}\n`);
-  stopAll();
-  process.exit(1);
-});
+runBench('gateway', main);

@@ -28,7 +28,7 @@
  */
 import { parseArgs } from 'node:util';
 import { rssBytes } from '../common/procfs.js';
-import { freePort, setChildLifetime, stopAll } from '../common/processes.js';
+import { freePort, setChildLifetime, runBench, stopAll } from '../common/processes.js';
 import { benchLog, reportHeader, writeReport } from '../common/report.js';
 import { round } from '../common/stats.js';
 import { now, sleep } from '../common/time.js';
@@ -227,14 +227,4 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => {
-    stopAll();
-    process.exit(130);
-  });
-
-main().catch((err: unknown) => {
-  process.stderr.write(`bench/soak failed: ${(err as Error).stack ?? String(err)}\n`);
-  stopAll();
-  process.exit(1);
-});
+runBench('soak', main);

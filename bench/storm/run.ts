@@ -34,7 +34,7 @@
  * Writes bench/results/storm.json (storm-quick.json with --quick: 1,000 clients, 2 processes).
  */
 import { parseArgs } from 'node:util';
-import { freePort, setChildLifetime, stopAll } from '../common/processes.js';
+import { freePort, setChildLifetime, runBench, stopAll } from '../common/processes.js';
 import { benchLog, reportHeader, writeReport } from '../common/report.js';
 import { round } from '../common/stats.js';
 import { now, sleep } from '../common/time.js';
@@ -274,14 +274,4 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => {
-    stopAll();
-    process.exit(130);
-  });
-
-main().catch((err: unknown) => {
-  process.stderr.write(`bench/storm failed: ${(err as Error).stack ?? String(err)}\n`);
-  stopAll();
-  process.exit(1);
-});
+runBench('storm', main);

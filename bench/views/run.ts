@@ -38,7 +38,7 @@
  * --quick: 1,000 clients, 100 filters, 2,000 grants, 4 s steps, one round).
  */
 import { reportHeader, writeReport } from '../common/report.js';
-import { setChildLifetime, stopAll } from '../common/processes.js';
+import { setChildLifetime, runBench, stopAll } from '../common/processes.js';
 import { round } from '../common/stats.js';
 import { now } from '../common/time.js';
 import { SELECTIVITY, MAX_TOPIC_CHARS, savedSearches, seedGrants } from './corpus.js';
@@ -119,14 +119,4 @@ async function main(): Promise<void> {
   process.exit(report.error ? 1 : 0);
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.on(signal, () => {
-    stopAll();
-    process.exit(130);
-  });
-
-main().catch((err: unknown) => {
-  process.stderr.write(`bench/views failed: ${(err as Error).stack ?? String(err)}\n`);
-  stopAll();
-  process.exit(1);
-});
+runBench('views', main);
