@@ -149,7 +149,7 @@ export const EnvSchema = z.object({
     .default(0)
     .describe('Recent events each gateway keeps in memory (also at most 8 MB of them) so that a client resuming within them is replayed without reading stream GRANTS (bench:storm runs 2000); 0, the default until it answers recovered:false for a purged or replaced stream as the stream does: every resume reads the stream.'),
   WEB_DIR: z.string().min(1).default('dist/web').describe('Directory of the built pages and bundles (`npm run build:web`) the gateway serves at `/`, `/ops` and `/assets/`; relative to the working directory. Missing: those paths answer 503 and say how to build them.'),
-  WEB_TOKEN_URL: urlWithScheme(['http:', 'https:'])
+  TOKEN_URL: urlWithScheme(['http:', 'https:'])
     .optional()
     .describe('Endpoint of the host application the pages fetch a token from (with credentials; answers `{"token": JWT}`), again before it expires; unset, the pages take a token from their address (`#token=`).'),
   CACHE_PREFIX: z

@@ -16,6 +16,11 @@ const RETRY_SPREAD_S = 2;
 
 export type Admitted = { ok: true } | { ok: false; retryAfterSeconds: number; reason: 'draining' | 'over_capacity' };
 
+/** Where each decision is counted (`navimpact_gateway_admissions_total{result}`). */
+export interface AdmissionCounter {
+  inc(labels: { result: 'admitted' | 'draining' | 'over_capacity' }): void;
+}
+
 export class Admission {
   private readonly times: Float64Array;
   private next = 0;
@@ -25,12 +30,19 @@ export class Admission {
   constructor(
     /** GATEWAY_ACCEPT_RATE. */
     rate: number,
+    private readonly counter?: AdmissionCounter,
     private readonly random: () => number = Math.random,
   ) {
     this.times = new Float64Array(rate).fill(-Infinity);
   }
 
   admit(now = Date.now()): Admitted {
+    const decision = this.decide(now);
+    this.counter?.inc({ result: decision.ok ? 'admitted' : decision.reason });
+    return decision;
+  }
+
+  private decide(now: number): Admitted {
     const spread = Math.floor(this.random() * (RETRY_SPREAD_S + 1));
     if (this.draining) return { ok: false, retryAfterSeconds: DRAINING_RETRY_S + spread, reason: 'draining' };
     const oldest = this.times[this.next]!;

@@ -85,7 +85,7 @@ export class Gateway {
     const burst = Math.max(2 * options.GATEWAY_RATE_LIMIT, options.GATEWAY_MAX_SUBSCRIPTIONS + BURST_SPARE);
     this.sockets = new Sockets(options.GATEWAY_MAX_BUFFER, 2 * options.GATEWAY_HEARTBEAT, deps.metrics, deps.log);
     this.subscriptions = new Subscriptions(options, deps.feed, this.views, this.sockets, deps.log);
-    this.admission = new Admission(options.GATEWAY_ACCEPT_RATE);
+    this.admission = new Admission(options.GATEWAY_ACCEPT_RATE, deps.metrics.admissions);
     this.upgrades = new Upgrades(options, this.admission, deps.verifier, this.sockets, deps.metrics, burst);
     this.delivery = new Delivery(deps.app, options.GATEWAY_MAX_BUFFER, this.sockets, this.subscriptions, this.views, deps.metrics);
     this.sse = new SseStreams(options, deps.feed, this.views, this.admission, deps.verifier, this.sockets, new Cors(options.CORS_ORIGINS), deps.metrics, deps.log);

@@ -5,7 +5,7 @@
  *
  * Pages are answered with `no-cache` (their bundles' names change with every build) and a
  * strict Content-Security-Policy: scripts and styles only from this origin and never
- * inline, connections only to this origin and WEB_TOKEN_URL's, no framing. Assets carry
+ * inline, connections only to this origin and TOKEN_URL's, no framing. Assets carry
  * their content hash in their name, so they are `immutable` for a year. Without a build
  * every one of these paths answers 503 `web_not_built` and the gateway logs `WebNotBuilt`
  * once; the rest of the gateway works as before.
@@ -20,7 +20,7 @@ import type { Logger } from '../observability/log.js';
 
 export interface PagesOptions {
   WEB_DIR: string;
-  WEB_TOKEN_URL?: string | undefined;
+  TOKEN_URL?: string | undefined;
 }
 
 interface File {
@@ -63,10 +63,10 @@ export class Pages {
   private readonly csp: string;
 
   constructor(options: PagesOptions, log: Logger) {
-    this.csp = contentSecurityPolicy(options.WEB_TOKEN_URL);
+    this.csp = contentSecurityPolicy(options.TOKEN_URL);
     const dir = resolve(options.WEB_DIR);
     try {
-      const tokenUrl = escapeAttribute(options.WEB_TOKEN_URL ?? '');
+      const tokenUrl = escapeAttribute(options.TOKEN_URL ?? '');
       for (const [path, file] of [['/', 'index.html'], ['/ops', 'ops.html']] as const) {
         const html = readFileSync(join(dir, file), 'utf8').replace('{{tokenUrl}}', tokenUrl);
         this.pages.set(path, { body: Buffer.from(html), type: 'text/html; charset=utf-8' });

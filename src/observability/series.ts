@@ -144,6 +144,12 @@ export function gatewaySeries() {
   return {
     wsConnections: new Gauge({ ...none, name: 'navimpact_ws_connections', help: 'Open WebSocket connections on this gateway.' }),
     sseStreams: new Gauge({ ...none, name: 'navimpact_sse_streams', help: 'Open Server-Sent Events streams (GET /v1/live/sse) on this gateway.' }),
+    admissions: new Counter({
+      ...none,
+      name: 'navimpact_gateway_admissions_total',
+      help: 'New WebSocket upgrades and SSE streams past the Origin check, by admission result: admitted, over_capacity (more than GATEWAY_ACCEPT_RATE in the last second), draining. The rate of result="admitted" never exceeds GATEWAY_ACCEPT_RATE.',
+      labelNames: ['result'] as const,
+    }),
     feedEventsInvalid: new Counter({
       ...none,
       name: 'navimpact_feed_events_invalid_total',

@@ -3,7 +3,7 @@
  * - `#token=<jwt>` in the address: kept in `sessionStorage` (this tab only, gone when it
  *   closes) and removed from the address bar at once, so it is not bookmarked, shared or
  *   left in the history;
- * - or `TOKEN_URL` (the `navimpact-token-url` meta tag, from the gateway's WEB_TOKEN_URL): an
+ * - or from `TOKEN_URL` (a setting of the gateway, handed to the page in the `navimpact-token-url` meta tag): an
  *   endpoint of the host application, called with its cookies, answering `{"token": JWT}`;
  *   the SDK asks it again before the token expires (and after a refused one).
  */

@@ -11,7 +11,7 @@
  * - Admission itself: the sliding window is exact.
  */
 import { WebSocket } from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LiveClient } from '../../src/client/index.js';
 import { Admission } from '../../src/gateway/admission.js';
 import { token } from './harness.js';
@@ -24,6 +24,8 @@ import { SECRET } from './harness.js';
 import pg from 'pg';
 
 const RATE = 150;
+/** Allowance for the delay between the gateway admitting a client and the client stamping its welcome (busiestSecond). */
+const JITTER_MS = 100;
 const CLIENTS = 600;
 
 let db: TestDatabase;
@@ -52,12 +54,17 @@ function startGateway(env: Record<string, string> = {}): Child {
 }
 
 async function statementsOf(gatewayPid: number | undefined): Promise<number> {
+  return seriesOf(gatewayPid, 'navimpact_db_statements_total');
+}
+
+/** One sample of `series` (its exact name and labels) from the /metrics of gateway `gatewayPid`. */
+async function seriesOf(gatewayPid: number | undefined, series: string): Promise<number> {
   // /metrics of whichever gateway answers: both share the port, so ask until the one wanted answers.
   for (let i = 0; i < 200; i++) {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${await token({ role: 'monitor' })}`, connection: 'close' } })).text();
     const pid = Number(/^navimpact_process_pid (\d+)/m.exec(text)?.[1] ?? NaN);
-    const statements = Number(text.split('\n').find((l) => l.startsWith('navimpact_db_statements_total '))?.split(' ')[1] ?? NaN);
-    if (gatewayPid === undefined || pid === gatewayPid) return statements;
+    const value = Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.split(' ')[1] ?? 0);
+    if (gatewayPid === undefined || pid === gatewayPid) return value;
   }
   throw new Error(`gateway ${gatewayPid} never answered /metrics`);
 }
@@ -74,8 +81,12 @@ beforeAll(async () => {
   await sql.query(`INSERT INTO grants (source, external_id, title) SELECT 'storm', 's-' || i, 'Grant ' || i FROM generate_series(1, 50) i`);
 }, 60_000);
 
+// A failed test leaves no gateway on the shared port to take the next test's clients.
+afterEach(async () => {
+  for (const g of gateways.splice(0)) await g.kill('SIGKILL');
+});
+
 afterAll(async () => {
-  for (const g of gateways) await g.kill('SIGKILL');
   await relay?.kill('SIGKILL');
   await sql?.end();
   await nats?.stop();
@@ -108,12 +119,17 @@ async function openClients(count: number): Promise<Watched[]> {
   return watched;
 }
 
-/** Most welcomes in any one-second window among `times`. */
-function busiestSecond(times: number[]): number {
+/**
+ * Most welcomes in any `windowMs` window among `times`. The gateway admits by its own clock;
+ * a client stamps its welcome later by a varying delay (verification, upgrade, the welcome
+ * frame's trip), so welcomes admitted 1 s apart can land a little closer: client-side checks
+ * use a window of 1 s less JITTER_MS (151 in 1 s was seen once at RATE 150).
+ */
+function busiestSecond(times: number[], windowMs = 1_000): number {
   const sorted = [...times].sort((a, b) => a - b);
   let most = 0;
   for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i]! - sorted[j]! >= 1_000) j++;
+    while (sorted[i]! - sorted[j]! >= windowMs) j++;
     most = Math.max(most, i - j + 1);
   }
   return most;
@@ -134,10 +150,13 @@ async function drained(): Promise<number> {
 describe('storm', () => {
   it('admission - at most `rate` admitted in any sliding second, the rest told when to come back', () => {
     let now = 0;
-    const admission = new Admission(10, () => 0);
+    const counted = new Map<string, number>();
+    const admission = new Admission(10, { inc: ({ result }) => counted.set(result, (counted.get(result) ?? 0) + 1) }, () => 0);
     const admitted: number[] = [];
+    let asked = 0;
     for (let t = 0; t < 5_000; t += 7) {
       now = t;
+      asked++;
       const a = admission.admit(now);
       if (a.ok) admitted.push(now);
       else expect(a.retryAfterSeconds).toBeGreaterThanOrEqual(1);
@@ -146,6 +165,8 @@ describe('storm', () => {
     expect(admitted.length).toBeGreaterThanOrEqual(45);
     admission.draining = true;
     expect(admission.admit(now + 10_000)).toMatchObject({ ok: false, reason: 'draining' });
+    // Every decision counted once (navimpact_gateway_admissions_total{result}).
+    expect(Object.fromEntries(counted)).toEqual({ admitted: admitted.length, over_capacity: asked - admitted.length, draining: 1 });
   });
 
   it(`storm - ${CLIENTS} clients over two gateways on one port, one SIGKILLed while changes commit: all back on the other, every change once and in order, no statement for them`, async () => {
@@ -179,7 +200,7 @@ describe('storm', () => {
     // Those that came over were admitted at most RATE a second.
     const reconnected = clients.flatMap((w) => w.welcomes.slice(1));
     expect(reconnected.length).toBeGreaterThan(CLIENTS / 4);
-    expect(busiestSecond(reconnected)).toBeLessThanOrEqual(RATE);
+    expect(busiestSecond(reconnected, 1_000 - JITTER_MS)).toBeLessThanOrEqual(RATE);
     console.log(`storm: ${reconnected.length} clients back on the other gateway ${backAt - killedAt} ms after the kill`);
     await Promise.all(clients.map((w) => w.client.close()));
     await b.kill('SIGKILL');
@@ -190,6 +211,7 @@ describe('storm', () => {
     const b = startGateway();
     await Promise.all([a, b].map((g) => g.waitFor(hasCode('GatewayListening'), 30_000)));
     const clients = await openClients(CLIENTS);
+    const admittedBefore = await seriesOf(b.proc.pid, 'navimpact_gateway_admissions_total{result="admitted"}');
     await a.kill('SIGTERM');
     await a.exited;
     const closes = clients.flatMap((w) => w.closes);
@@ -206,7 +228,9 @@ describe('storm', () => {
       }
     }));
     const reconnected = clients.flatMap((w) => w.welcomes.slice(1));
-    expect(busiestSecond(reconnected)).toBeLessThanOrEqual(RATE);
+    expect(busiestSecond(reconnected, 1_000 - JITTER_MS)).toBeLessThanOrEqual(RATE);
+    // The other gateway counted each of them in its admissions (the operator's view of the same).
+    expect((await seriesOf(b.proc.pid, 'navimpact_gateway_admissions_total{result="admitted"}')) - admittedBefore).toBeGreaterThanOrEqual(reconnected.length);
     await Promise.all(clients.map((w) => w.client.close()));
     await b.kill('SIGKILL');
   }, 180_000);

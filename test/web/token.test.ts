@@ -1,5 +1,5 @@
 /**
- * Tokens of the pages (issue 13, acceptance 3): the board served with WEB_TOKEN_URL gets
+ * Tokens of the pages (issue 13, acceptance 3): the board served with TOKEN_URL gets
  * its token from that endpoint (a local test server standing in for the host application,
  * called with credentials), and a new one before each expires, without a reload; the
  * connection stays live past the first token's expiry and changes keep arriving.
@@ -41,7 +41,7 @@ beforeAll(async () => {
     PORT: String(gatewayPort),
     CORS_ORIGINS: `${ORIGIN},http://127.0.0.1:${gatewayPort}`,
     WEB_DIR: pages.dir,
-    WEB_TOKEN_URL: `http://127.0.0.1:${(tokenServer.address() as AddressInfo).port}/session/token`,
+    TOKEN_URL: `http://127.0.0.1:${(tokenServer.address() as AddressInfo).port}/session/token`,
     GATEWAY_EXPIRING_NOTICE: '2s',
   });
   browser = await launch();
