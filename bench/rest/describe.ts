@@ -20,7 +20,7 @@ export function describeSetup(idsRequested: number, sample: CapturedAnswer, gate
     idsRequested,
     sampleAnswer: { status: sample.status, headersBesideAutomatic: sample.headers, bodyBytes: Buffer.byteLength(sample.body) },
     gatewayWarmUp,
-    gateway: `src/main.ts ROLES=gateway,invalidator APP_ENV=production LOG_LEVEL=info DATABASE_POOL_SIZE=${CFG.poolSize} CACHE_TTL=${CFG.cacheTtlSeconds}s, private redis-server and nats-server`,
+    gateway: `src/main.ts ROLES=${CFG.roles} APP_ENV=production LOG_LEVEL=info REST_RATE_LIMIT=1000000, every other setting its default (DATABASE_POOL_SIZE 10, CACHE_TTL 5m), private redis-server and nats-server`,
     fastify: `Fastify ${fastifyVersion()} logger off, one ioredis client (defaults), pg.Pool max ${CFG.poolSize}, SET EX ${CFG.cacheTtlSeconds}; fastify and fastifyAuth are two processes sharing one private redis-server`,
     loadGenerator: {
       autocannon: `autocannon ${autocannonVersion()} programmatic API in ${CFG.procs} child processes, ${CFG.connections} keep-alive connections in all, no pipelining, a request list of ${idsRequested} ids per process (rotated per process); the goals are judged on these runs`,

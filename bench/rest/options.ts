@@ -27,6 +27,7 @@ export const { values: args } = parseArgs({
     out: { type: 'string' },
     'cpu-prof': { type: 'string' },
     'gateway-node-args': { type: 'string' },
+    roles: { type: 'string', default: 'gateway,relay,invalidator,ingest' },
   },
 });
 
@@ -46,9 +47,15 @@ export const CFG = {
   /** autocannon always; wrk too when it is installed (a C load generator, far cheaper per request). */
   generators: (args.generators ?? (hasWrk() ? 'autocannon,wrk' : 'autocannon')).split(',') as LoadGenerator[],
   maxMinutes: Number(args['max-minutes']),
-  /** Pool size of the gateway (its default) and of each Fastify server. */
+  /**
+   * ROLES of the gateway process: by default every role, as `npm start` runs it (issue 15:
+   * measured as deployed); `--roles gateway,invalidator` is the split deployment's gateway.
+   */
+  roles: args.roles!,
+  /** Pool size of each Fastify server: the gateway's default DATABASE_POOL_SIZE. */
   poolSize: 10,
-  cacheTtlSeconds: 3_600,
+  /** SET EX of the Fastify servers: the gateway's default CACHE_TTL (5 minutes). */
+  cacheTtlSeconds: 300,
 };
 export const GOALS = { ofCeiling: 0.6, timesFastifyAuth: 2 };
 /** A run during which other processes used more than this many cores is run again (up to `--attempts` times). */
@@ -65,7 +72,7 @@ export const VARIANTS: Record<VariantName, { target: Target; auth: boolean; desc
   bare: { target: 'bare', auth: false, description: 'bare uWebSockets.js handler returning the captured gateway answer per id; no auth, no cache (the ceiling)' },
   fastify: { target: 'fastify', auth: false, description: 'Fastify 5 + ioredis GET (+ pg and SET with TTL on a miss); no auth' },
   fastifyAuth: { target: 'fastify', auth: true, description: 'as fastify, plus an onRequest hook verifying the Bearer token with jose jwtVerify on every request' },
-  gatewayAuth: { target: 'gateway', auth: true, description: 'npm start with ROLES=gateway,invalidator; Bearer token required (verified tokens are remembered by the gateway)' },
+  gatewayAuth: { target: 'gateway', auth: true, description: 'npm start (ROLES as --roles, every role by default) with its default settings; Bearer token required (verified tokens are remembered by the gateway)' },
 };
 
 /** Whether wrk is installed (the default generators include it then). */

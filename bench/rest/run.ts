@@ -8,9 +8,10 @@
  * - `fastify` / `fastifyAuth`: Fastify 5 with ioredis and pg doing the same read-through as
  *   its users write it, without and with an `onRequest` hook verifying the Bearer token with
  *   jose `jwtVerify` per request (servers/fastify.ts).
- * - `gatewayAuth`: our service, `src/main.ts` with ROLES=gateway,invalidator (what
- *   `npm start` runs), always with a Bearer token (one token for the run; the gateway keeps
- *   verified tokens, src/rest/auth.ts).
+ * - `gatewayAuth`: our service as `npm start` runs it: `src/main.ts` with every role in
+ *   the process (`--roles gateway,invalidator` for the split deployment's gateway) and
+ *   default settings, always with a Bearer token (one token for the run; the gateway keeps
+ *   verified tokens, src/auth/request.ts).
  * They share a fresh database made for the bench (`--grants` rows inserted); the gateway
  * and the Fastify servers each have a private redis-server on a free port (so the
  * `INFO commandstats` deltas of a run are that target's alone), the gateway a private
@@ -37,7 +38,7 @@
  * Usage: npm run bench:rest -- [--quick] [--seconds 10] [--warmup-seconds 2] [--rounds 3]
  *   [--connections 128] [--procs 2] [--ids 1000] [--grants 3000]
  *   [--variants bare,fastify,fastifyAuth,gatewayAuth] [--generators autocannon,wrk]
- *   [--attempts 3] [--max-minutes 20] [--out file]
+ *   [--attempts 3] [--max-minutes 20] [--out file] [--roles gateway,relay,invalidator,ingest]
  *   [--gateway-node-args "--require ./x.cjs"] (extra node flags for the gateway, for experiments)
  *   [--cpu-prof DIR] (each server writes V8 CPU profiles, one per thread, into DIR/<name>/ when it stops)
  * Prints one JSON document and writes it to bench/results/rest.json (with --quick,

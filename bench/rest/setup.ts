@@ -58,11 +58,11 @@ export async function setUp(env: Env, tmp: string): Promise<Prepared> {
     'gateway',
     'src/main.ts',
     {
-      ROLES: 'gateway,invalidator',
+      // As deployed: default settings (pool, cache lifetime, ...) but for what a bench must set.
+      ROLES: CFG.roles,
       HOST: '127.0.0.1',
       PORT: String(await freePort()),
       DATABASE_URL: db.url,
-      DATABASE_POOL_SIZE: String(CFG.poolSize),
       // One token drives the whole bench: the per-subject limit (REST_RATE_LIMIT) is not what it measures.
       REST_RATE_LIMIT: '1000000',
       NATS_URL: nats.url,
@@ -70,7 +70,6 @@ export async function setUp(env: Env, tmp: string): Promise<Prepared> {
       JWT_SECRET,
       APP_ENV: 'production',
       LOG_LEVEL: 'info',
-      CACHE_TTL: `${CFG.cacheTtlSeconds}s`,
     },
     'GatewayListening',
   );
