@@ -27,6 +27,17 @@ export class RequestAuth {
     private readonly capacity = REMEMBERED_TOKENS,
   ) {}
 
+  /**
+   * The principal of a token this process verified and that has not expired, at once;
+   * undefined otherwise (then `principal` verifies it). The REST hot path answers a cached
+   * grant without waiting for anything.
+   */
+  remembered(req: Request): Principal | undefined {
+    const token = parseBearer(req.header('authorization'));
+    const known = token === undefined ? undefined : this.verified.get(token);
+    return known && known.expiresAt > Date.now() ? known : undefined;
+  }
+
   /** The request's principal, or a 401 HttpError naming why. */
   async principal(req: Request): Promise<Principal> {
     const header = req.header('authorization');

@@ -36,15 +36,31 @@ export class Incoming implements Request {
   aborted = false;
   private controller: AbortController | undefined;
 
+  private addressText: string | undefined;
+
   constructor(
-    readonly url: string,
+    /** The route's pattern (`/v1/grants/:id`); `url` puts the parameters in. */
+    private readonly pattern: string,
     readonly query: string,
     readonly params: string[],
-    readonly address: string,
+    /** Reads the peer address from uWS: valid until the answer is written or the client goes away. */
+    private readonly readAddress: () => string,
     private readonly authorization: string,
     private readonly origin: string,
     private readonly ifNoneMatch: string,
   ) {}
+
+  /** The path asked for (for logs): the pattern with its parameters. */
+  get url(): string {
+    let i = 0;
+    return this.pattern.replace(/:[A-Za-z]+/g, () => this.params[i++] ?? '');
+  }
+
+  // Read on first use, before the answer: only a request without a valid token is limited
+  // by its address. A request whose client went away has none.
+  get address(): string {
+    return (this.addressText ??= this.aborted ? '' : this.readAddress());
+  }
 
   header(name: RequestHeader): string | undefined {
     const value = name === 'authorization' ? this.authorization : name === 'origin' ? this.origin : this.ifNoneMatch;

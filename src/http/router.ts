@@ -52,22 +52,30 @@ export class Router {
       const params: string[] = [];
       for (let i = 0; i < paramCount; i++) params.push(req.getParameter(i) ?? '');
       const started = performance.now();
-      const request = new Incoming(req.getUrl(), req.getQuery() ?? '', params, Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('authorization'), req.getHeader('origin'), req.getHeader('if-none-match'));
-      res.onAborted(() => request.abort());
+      // The peer address is read only when asked (a request without a valid token is limited
+      // by it), while the response is still open.
+      const request = new Incoming(pattern, req.getQuery() ?? '', params, () => Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('authorization'), req.getHeader('origin'), req.getHeader('if-none-match'));
       this.run(res, request, name, handler, started);
     });
     this.app.options(pattern, (res, req) => this.count('preflight', this.options.cors.preflight(res, req.getHeader('origin'))));
   }
 
+  /**
+   * A reply the handler has at once (a cached grant, a refusal) is written before uWS's
+   * handler returns; only a pending one registers `onAborted` (uWS requires it of an answer
+   * written later) and waits.
+   */
   private run(res: HttpResponse, req: Incoming, name: string, handler: Handler, started: number): void {
     let pending: Promise<Reply> | Reply;
     try {
       if (req.query.length > MAX_QUERY_BYTES) throw new HttpError(414, HttpErrorCode.QueryTooLong, `the query string is longer than ${MAX_QUERY_BYTES} bytes`);
       pending = handler(req);
     } catch (err) {
-      pending = Promise.reject(err);
+      pending = this.errorReply(err, req, name);
     }
-    Promise.resolve(pending).then(
+    if (!(pending instanceof Promise)) return this.send(res, req, name, pending, started);
+    res.onAborted(() => req.abort());
+    pending.then(
       (reply) => this.write(res, req, name, reply, started),
       (err: unknown) => this.write(res, req, name, this.errorReply(err, req, name), started),
     );
@@ -80,18 +88,24 @@ export class Router {
     return { status: 500, body: errorBody(HttpErrorCode.Internal, 'internal error') };
   }
 
+  /** An answer written after uWS's handler returned: in a cork, unless the client went away. */
   private write(res: HttpResponse, req: Incoming, name: string, reply: Reply, started: number): void {
     if (req.aborted) return;
+    res.cork(() => this.send(res, req, name, reply, started));
+  }
+
+  /** Writes the answer; inside uWS's handler the response is corked already. */
+  private send(res: HttpResponse, req: Incoming, name: string, reply: Reply, started: number): void {
     const status = reply.status ?? 200;
     this.count(name, status);
     this.time(name, started);
-    res.cork(() => {
-      res.writeStatus(statusLine(status));
-      this.options.cors.headers(res, req.header('origin'));
-      if (reply.body !== undefined) res.writeHeader('content-type', reply.contentType ?? JSON_TYPE);
-      for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
-      res.end(reply.body ?? '');
-    });
+    // uWS writes `200 OK` itself when no status was written.
+    if (status !== 200) res.writeStatus(statusLine(status));
+    this.options.cors.headers(res, req.header('origin'));
+    if (reply.body !== undefined) res.writeHeader('content-type', reply.contentType ?? JSON_TYPE);
+    const headers = reply.headers;
+    if (headers) for (const k in headers) res.writeHeader(k, headers[k]!);
+    res.end(reply.body ?? '');
   }
 
   /** prom-client hashes labels on every `inc`; the children are looked up once. */
