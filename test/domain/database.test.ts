@@ -61,7 +61,7 @@ async function stamps(q: pg.Pool, id: string): Promise<{ version: string; update
 
 describe('database - migrations', () => {
   it('database - the migrations, in order', () => {
-    expect(MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4]);
+    expect(MIGRATIONS.map((m) => m.version)).toEqual([1, 2, 3, 4, 5]);
     expect(MIGRATIONS.map((m) => m.name)).toContain('trigram indexes for q');
   });
 
@@ -210,6 +210,27 @@ describe('database - grants table', () => {
     expect(changed.created_at).toBe(inserted.created_at);
     await pool.query("UPDATE grants SET title = 'changed' WHERE id = $1", [id]);
     expect(await stamps(pool, id)).toEqual(changed);
+  });
+
+  it('database - a change to columns no index covers is a HOT update: the stamp moves no index (migration 005)', async () => {
+    const { id } = await insertGrant(pool, { max_amount: 1000 });
+    const c = await pool.connect();
+    try {
+      // The backend's counts not yet reported (pg_stat_get_xact_*), around the one update.
+      const counts = async () => {
+        const { rows } = await c.query<{ updated: string; hot: string }>("SELECT pg_stat_get_xact_tuples_updated('grants'::regclass) AS updated, pg_stat_get_xact_tuples_hot_updated('grants'::regclass) AS hot");
+        return { updated: Number(rows[0]!.updated), hot: Number(rows[0]!.hot) };
+      };
+      await c.query('BEGIN');
+      const before = await counts();
+      await c.query('UPDATE grants SET max_amount = max_amount + 1 WHERE id = $1', [id]);
+      const after = await counts();
+      await c.query('COMMIT');
+      expect({ updated: after.updated - before.updated, hot: after.hot - before.hot }).toEqual({ updated: 1, hot: 1 });
+    } finally {
+      c.release();
+    }
+    expect((await stamps(pool, id)).version).toBe('2');
   });
 
   it('database - changing id is refused', async () => {
