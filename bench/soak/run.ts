@@ -17,10 +17,19 @@
  * - nothing lost: every client, those still connected and those that left, saw each seq
  *   from its first `subscribed` on exactly once and in order (no gap, no repeat, resumes
  *   included), none had `recovered:false`, and every connected client reached the last seq;
- * - RSS flat, per process that lived the whole run: over the last two thirds of the samples
- *   (the first third is warm-up), the least-squares slope in MB per 10 minutes, and the mean
- *   of its first tenth against its last tenth. Flat: the rise of either is below 10% and
- *   below 20 MB. The restarted gateway is reported per lifetime.
+ * - RSS flat, per process that lived the whole run: the last two thirds of the samples
+ *   (the first third is warm-up) are cut in halves; the lowest RSS of each half (what the
+ *   process holds after its collections: a leak raises it) and the highest (a leak raises
+ *   it too) must each rise by less than 10% and less than 20 MB from the first half to the
+ *   second. Until 2026-12-01 the verdict compared the mean of the first and last tenth and a
+ *   least-squares slope: with Node's collector swinging the relay between 140 and 170 MB
+ *   every few minutes, that verdict read where the last tenth fell on the swing (the
+ *   30-minute run's relay: troughs 144 then 141 MB, peaks 162 then 171 MB in the series kept
+ *   in bench/results/soak-30m.json, judged "not flat" at 154.6 -> 170.3). Both older
+ *   figures are still reported. The verdict names the service's processes (gateways, relay,
+ *   nats-server); the load processes and the orchestrator are reported apart, as the
+ *   harness: they keep what every client received, so they grow by design.
+ * The restarted gateway is reported per lifetime.
  *
  * Usage: npm run bench:soak -- --minutes N [--clients 150] [--procs 3] [--rate 20] [--client sdk|raw]
  *   [--churn 1] [--restart-every 240] [--sample-seconds 5] [--accept-rate 500] [--drain 5s]
@@ -91,20 +100,23 @@ function flatness(s: Series) {
   const t = s.t.slice(from).map((x) => x / 60_000);
   const mb = s.mb.slice(from);
   const tenth = Math.max(1, Math.floor(mb.length / 10));
-  const first = mean(mb.slice(0, tenth));
-  const last = mean(mb.slice(-tenth));
-  const perTenMinutes = slope(t, mb) * 10;
-  const span = (t.at(-1)! - t[0]!) / 10;
-  const rise = Math.max(last - first, perTenMinutes * span);
+  const half = Math.floor(mb.length / 2);
+  const [a, b] = [mb.slice(0, half), mb.slice(half)];
+  const troughs = [Math.min(...a), Math.min(...b)] as const;
+  const peaks = [Math.max(...a), Math.max(...b)] as const;
+  const bound = (base: number) => Math.min(20, base * 0.1);
   return {
     samples: s.mb.length,
     startMb: s.mb[0],
     peakMb: Math.max(...s.mb),
     endMb: s.mb.at(-1),
-    slopeMbPer10MinLastTwoThirds: round(perTenMinutes, 2),
-    firstTenthMb: round(first, 1),
-    lastTenthMb: round(last, 1),
-    flat: rise < Math.min(20, first * 0.1),
+    // Informative only: both follow the phase of the collector's sawtooth (see the header).
+    slopeMbPer10MinLastTwoThirds: round(slope(t, mb) * 10, 2),
+    firstTenthMb: round(mean(mb.slice(0, tenth)), 1),
+    lastTenthMb: round(mean(mb.slice(-tenth)), 1),
+    troughsMb: troughs.map((x) => round(x, 1)),
+    peaksMb: peaks.map((x) => round(x, 1)),
+    flat: troughs[1] - troughs[0] < bound(troughs[0]) && peaks[1] - peaks[0] < bound(peaks[0]),
   };
 }
 
@@ -211,7 +223,11 @@ async function main(): Promise<void> {
       rssSeries: Object.fromEntries([...rss].map(([name, s]) => [name, s.mb.filter((_, i) => i % Math.max(1, Math.floor(s.mb.length / 60)) === 0)])),
     };
     const r = report.result as { rss: Record<string, { flat: boolean }>; nothingLost: { ok: boolean } };
-    report.verdict = { nothingLost: r.nothingLost.ok, rssFlat: Object.fromEntries(Object.entries(r.rss).map(([k, v]) => [k, v.flat])) };
+    // The load processes and this orchestrator are the harness: they keep what every client
+    // received (latencies, departed clients' summaries) for the verdict, so they grow by design.
+    const harness = (name: string) => name.startsWith('load-') || name === 'orchestrator';
+    const flatOf = (keep: (name: string) => boolean) => Object.fromEntries(Object.entries(r.rss).filter(([k]) => keep(k)).map(([k, v]) => [k, v.flat]));
+    report.verdict = { nothingLost: r.nothingLost.ok, rssFlat: flatOf((k) => !harness(k)), harnessRssFlat: flatOf(harness) };
     log(`verdict ${JSON.stringify(report.verdict)}`);
   } finally {
     await fleet.stop();
