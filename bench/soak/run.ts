@@ -24,8 +24,8 @@
  *   second. Until 2026-12-01 the verdict compared the mean of the first and last tenth and a
  *   least-squares slope: with Node's collector swinging the relay between 140 and 170 MB
  *   every few minutes, that verdict read where the last tenth fell on the swing (the
- *   30-minute run's relay: troughs 144 then 141 MB, peaks 162 then 171 MB in the series kept
- *   in bench/results/soak-30m.json, judged "not flat" at 154.6 -> 170.3). Both older
+ *   30-minute run's relay: troughs 144 then 141 MB, peaks 162 then 171 MB in the series of
+ *   bench/results/soak-30m.json at db83344, judged "not flat" at 154.6 -> 170.3). Both older
  *   figures are still reported. The verdict names the service's processes (gateways, relay,
  *   nats-server); the load processes and the orchestrator are reported apart, as the
  *   harness: they keep what every client received, so they grow by design.
@@ -33,6 +33,7 @@
  *
  * Usage: npm run bench:soak -- --minutes N [--clients 150] [--procs 3] [--rate 20] [--client sdk|raw]
  *   [--churn 1] [--restart-every 240] [--sample-seconds 5] [--accept-rate 500] [--drain 5s]
+ *   [--grants-max-age 6m] (default: a fifth of the run)
  * Writes bench/results/soak-<N>m.json.
  */
 import { parseArgs } from 'node:util';
@@ -57,6 +58,7 @@ const { values: args } = parseArgs({
     'sample-seconds': { type: 'string', default: '5' },
     'accept-rate': { type: 'string', default: '500' },
     drain: { type: 'string', default: '5s' },
+    'grants-max-age': { type: 'string' },
     'pg-url': { type: 'string', default: process.env.BENCH_PG_URL ?? 'postgres://root@127.0.0.1:5432/test' },
     out: { type: 'string' },
   },
@@ -73,6 +75,12 @@ const CFG = {
   sampleSeconds: Number(args['sample-seconds']),
   acceptRate: Number(args['accept-rate']),
   drain: args.drain!,
+  /**
+   * GRANTS_MAX_AGE: by default a fifth of the run, so that stream GRANTS is at its steady
+   * size (as old events expire as new ones come) before the judged window; with the
+   * service's 24 h it would grow all run long by design, and nats-server's memory with it.
+   */
+  grantsMaxAge: args['grants-max-age'] ?? `${Math.max(1, Math.floor(minutes / 5))}m`,
 };
 const STARTED = now();
 const log = benchLog('soak', STARTED);
@@ -129,7 +137,7 @@ async function main(): Promise<void> {
   }, (minutes * 60 + 600) * 1000);
   hardStop.unref();
   const report: Record<string, unknown> = { ...reportHeader('soak'), config: CFG };
-  const cluster = await Cluster.start(args['pg-url']!, await freePort(), { acceptRate: CFG.acceptRate, drain: CFG.drain });
+  const cluster = await Cluster.start(args['pg-url']!, await freePort(), { acceptRate: CFG.acceptRate, drain: CFG.drain, grantsMaxAge: CFG.grantsMaxAge });
   const fleet = Fleet.start(CFG.procs, 20);
   let a: Gateway | undefined;
   let b: Gateway | undefined;

@@ -22,6 +22,8 @@ const SDK_LOAD = join(fileURLToPath(new URL('.', import.meta.url)), 'sdk-load.ts
 export interface GatewaySettings {
   acceptRate: number;
   drain: string;
+  /** GRANTS_MAX_AGE of the relay and the gateways (they must agree); unset: the default, 24 h. */
+  grantsMaxAge?: string;
 }
 
 export class Gateway {
@@ -56,7 +58,8 @@ export class Cluster {
     const db = await BenchDatabase.create(pgUrl, 'bench_storm');
     migrate(db.url);
     const committer = await Committer.create(db.url, rows, 400);
-    const relay = startTs('relay', 'src/main.ts', { ROLES: 'relay', DATABASE_URL: db.url, NATS_URL: nats.url, LOG_LEVEL: 'info', APP_ENV: 'production', DATABASE_POOL_SIZE: '2', PORT: '0', JWT_SECRET });
+    const retention: Record<string, string> = settings.grantsMaxAge ? { GRANTS_MAX_AGE: settings.grantsMaxAge } : {};
+    const relay = startTs('relay', 'src/main.ts', { ROLES: 'relay', DATABASE_URL: db.url, NATS_URL: nats.url, LOG_LEVEL: 'info', APP_ENV: 'production', DATABASE_POOL_SIZE: '2', PORT: '0', JWT_SECRET, ...retention });
     await relay.waitFor((l) => l.includes('"code":"RelayLeaderAcquired"'), 60_000);
     const cluster = new Cluster(nats, db, relay, committer, new pg.Pool({ connectionString: db.url, max: 2 }), port, settings);
     await cluster.drained(120_000);
@@ -83,6 +86,7 @@ export class Cluster {
       SHUTDOWN_TIMEOUT: '120s',
       GATEWAY_MAX_CONNECTIONS_PER_SUB: '100000',
       GATEWAY_RATE_LIMIT: '1000',
+      ...(this.settings.grantsMaxAge ? { GRANTS_MAX_AGE: this.settings.grantsMaxAge } : {}),
     });
     await proc.waitFor((l) => l.includes('"code":"GatewayListening"'), 90_000);
     return new Gateway(name, proc, proc.realPid());
