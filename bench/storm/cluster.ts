@@ -26,6 +26,11 @@ export interface GatewaySettings {
   grantsMaxAge?: string;
 }
 
+/** GRANTS_MAX_AGE for every process of the cluster (the relay and the gateways must agree). */
+function retentionEnv(settings: GatewaySettings): Record<string, string> {
+  return settings.grantsMaxAge ? { GRANTS_MAX_AGE: settings.grantsMaxAge } : {};
+}
+
 export class Gateway {
   constructor(
     readonly name: string,
@@ -58,8 +63,7 @@ export class Cluster {
     const db = await BenchDatabase.create(pgUrl, 'bench_storm');
     migrate(db.url);
     const committer = await Committer.create(db.url, rows, 400);
-    const retention: Record<string, string> = settings.grantsMaxAge ? { GRANTS_MAX_AGE: settings.grantsMaxAge } : {};
-    const relay = startTs('relay', 'src/main.ts', { ROLES: 'relay', DATABASE_URL: db.url, NATS_URL: nats.url, LOG_LEVEL: 'info', APP_ENV: 'production', DATABASE_POOL_SIZE: '2', PORT: '0', JWT_SECRET, ...retention });
+    const relay = startTs('relay', 'src/main.ts', { ROLES: 'relay', DATABASE_URL: db.url, NATS_URL: nats.url, LOG_LEVEL: 'info', APP_ENV: 'production', DATABASE_POOL_SIZE: '2', PORT: '0', JWT_SECRET, ...retentionEnv(settings) });
     await relay.waitFor((l) => l.includes('"code":"RelayLeaderAcquired"'), 60_000);
     const cluster = new Cluster(nats, db, relay, committer, new pg.Pool({ connectionString: db.url, max: 2 }), port, settings);
     await cluster.drained(120_000);
@@ -86,7 +90,7 @@ export class Cluster {
       SHUTDOWN_TIMEOUT: '120s',
       GATEWAY_MAX_CONNECTIONS_PER_SUB: '100000',
       GATEWAY_RATE_LIMIT: '1000',
-      ...(this.settings.grantsMaxAge ? { GRANTS_MAX_AGE: this.settings.grantsMaxAge } : {}),
+      ...retentionEnv(this.settings),
     });
     await proc.waitFor((l) => l.includes('"code":"GatewayListening"'), 90_000);
     return new Gateway(name, proc, proc.realPid());

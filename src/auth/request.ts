@@ -34,8 +34,15 @@ export class RequestAuth {
    */
   remembered(req: Request): Principal | undefined {
     const token = parseBearer(req.header('authorization'));
-    const known = token === undefined ? undefined : this.verified.get(token);
-    return known && known.expiresAt > Date.now() ? known : undefined;
+    return token === undefined ? undefined : this.known(token);
+  }
+
+  /** A verified token's principal while it has not expired; an expired one is forgotten. */
+  private known(token: string): Principal | undefined {
+    const known = this.verified.get(token);
+    if (known && known.expiresAt > Date.now()) return known;
+    if (known) this.verified.delete(token);
+    return undefined;
   }
 
   /** The request's principal, or a 401 HttpError naming why. */
@@ -46,9 +53,8 @@ export class RequestAuth {
       this.onRefused(header ? 'malformed' : 'missing');
       throw new HttpError(401, header ? 'malformed' : 'missing', header ? 'Authorization must be "Bearer <token>"' : 'a bearer token is required', undefined, { 'www-authenticate': 'Bearer' });
     }
-    const known = this.verified.get(token);
-    if (known && known.expiresAt > Date.now()) return known;
-    if (known) this.verified.delete(token);
+    const known = this.known(token);
+    if (known) return known;
     try {
       const principal = await this.verifier.verify(token);
       if (this.verified.size >= this.capacity) this.verified.delete(this.verified.keys().next().value!);
