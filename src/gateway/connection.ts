@@ -3,6 +3,13 @@
  * one close handler (gateway.ts), whichever way the connection ends; `closed` is set there,
  * and every deferred action (a replay, a timer's send) checks it first, because uWS throws
  * on any use of a closed socket.
+ *
+ * # One property
+ * uWS copies the user data's properties onto its own socket object (`getUserData()` returns
+ * the socket), and V8 keeps that object's properties in a dictionary: 17 fields there cost
+ * 831 B a connection (heap snapshot, 15,000 connections). The state is therefore one plain
+ * object under one property (`Held.c`, read through `stateOf`), which V8 lays out as a
+ * compact fast object.
  */
 import type { CloseCode } from '../domain/codes.js';
 import type { TokenRole } from '../domain/token.js';
@@ -38,7 +45,17 @@ export interface Connection {
   closeBy: number;
 }
 
-export type Socket = WebSocket<Connection>;
+/** The user data handed to uWS at upgrade: the state under one property (see the module comment). */
+export interface Held {
+  readonly c: Connection;
+}
+
+export type Socket = WebSocket<Held>;
+
+/** The state of a connection. */
+export function stateOf(ws: Socket): Connection {
+  return ws.getUserData().c;
+}
 
 /** When `expiring` is due: a quarter of the remaining lifetime before expiry, at most `noticeMs`. */
 export function expiringAt(now: number, expiresAt: number, noticeMs: number): number {

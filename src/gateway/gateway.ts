@@ -23,7 +23,7 @@ import type { TemplatedApp } from '../http/uws.js';
 import { sleep } from '../lifecycle/retry.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Connection, Socket } from './connection.js';
+import { stateOf, type Held, type Socket } from './connection.js';
 import { Admission } from './admission.js';
 import { Delivery } from './delivery.js';
 import { Heartbeat } from './heartbeat.js';
@@ -94,7 +94,7 @@ export class Gateway {
     const inbound = new Inbound(options, deps.verifier, this.sockets, this.subscriptions, burst);
     const log = deps.log;
 
-    deps.app.ws<Connection>('/v1/live', {
+    deps.app.ws<Held>('/v1/live', {
       // uWS drops the TCP connection (no close frame) past its own limit; the gateway checks
       // GATEWAY_MAX_FRAME itself to answer 1009, and keeps uWS's limit as the hard stop.
       maxPayloadLength: Math.min(16 * options.GATEWAY_MAX_FRAME, MAX_UWS_PAYLOAD),
@@ -107,18 +107,18 @@ export class Gateway {
       sendPingsAutomatically: false,
       upgrade: (res, req, context) => this.upgrades.handle(res, req, context),
       open: (ws) => {
-        const c = ws.getUserData();
+        const c = stateOf(ws);
         this.sockets.opened(ws);
         this.sockets.send(ws, serverFrame.welcome(c.session, options.GATEWAY_HEARTBEAT, c.expiresAt));
       },
       message: (ws, message, isBinary) => inbound.message(ws, message, isBinary),
       pong: (ws) => {
-        ws.getUserData().lastHeard = Date.now();
+        stateOf(ws).lastHeard = Date.now();
       },
       drain: (ws) => this.sockets.drained(ws as Socket),
       // The one cleanup, for every way a connection ends. Idempotent.
       close: (ws, code) => {
-        const c = ws.getUserData();
+        const c = stateOf(ws);
         if (c.closed) return;
         c.closed = true;
         this.subscriptions.released(ws as Socket);

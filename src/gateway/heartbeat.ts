@@ -10,6 +10,7 @@ import { CloseCode } from '../domain/codes.js';
 import { serverFrame } from '../domain/frames.js';
 import type { ChangeFeed } from '../feed/types.js';
 import type { TemplatedApp } from '../http/uws.js';
+import { stateOf } from './connection.js';
 import type { Delivery } from './delivery.js';
 import type { GatewayOptions } from './gateway.js';
 import type { Sockets } from './sockets.js';
@@ -53,7 +54,7 @@ export class Heartbeat {
     const heartbeat = this.options.GATEWAY_HEARTBEAT;
     const bound = this.options.GATEWAY_MAX_BUFFER;
     for (const ws of this.sockets.open) {
-      const c = ws.getUserData();
+      const c = stateOf(ws);
       if (c.closing) {
         // A close waiting for a client that never read again: drop the connection.
         if (c.pendingClose !== undefined && now >= c.closeBy) {

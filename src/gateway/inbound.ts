@@ -7,7 +7,7 @@ import { TokenError, type TokenVerifier } from '../auth/verifier.js';
 import { CloseCode, FrameError } from '../domain/codes.js';
 import { ClientFrame, serverFrame, type Ref } from '../domain/frames.js';
 import type { Principal } from '../domain/token.js';
-import { expiringAt, type Socket } from './connection.js';
+import { expiringAt, stateOf, type Socket } from './connection.js';
 import type { GatewayOptions } from './gateway.js';
 import type { Sockets } from './sockets.js';
 import type { Subscriptions } from './subscriptions.js';
@@ -25,7 +25,7 @@ export class Inbound {
   ) {}
 
   message(ws: Socket, message: ArrayBuffer, isBinary: boolean): void {
-    const c = ws.getUserData();
+    const c = stateOf(ws);
     if (c.closing) return;
     const now = Date.now();
     c.lastHeard = now;
@@ -70,7 +70,7 @@ export class Inbound {
       // The connection keeps its current token until it runs out.
       return this.sockets.error(ws, FrameError.AuthFailed, err instanceof TokenError ? `token refused: ${err.reason}` : 'token refused', ref);
     }
-    const c = ws.getUserData();
+    const c = stateOf(ws);
     if (c.closed || c.closing) return;
     if (principal.sub !== c.sub) return this.sockets.kill(ws, CloseCode.Forbidden);
     const now = Date.now();

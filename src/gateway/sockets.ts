@@ -7,7 +7,7 @@ import { CloseCode, LogCode, closeReason, type FrameError } from '../domain/code
 import { serverFrame, type Ref } from '../domain/frames.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Socket } from './connection.js';
+import { stateOf, type Socket } from './connection.js';
 
 export class Sockets {
   /** Every connection whose `open` ran and whose close handler has not. */
@@ -53,7 +53,7 @@ export class Sockets {
 
   /** The registry's part of the one cleanup (gateway.ts). */
   removed(ws: Socket): void {
-    const c = ws.getUserData();
+    const c = stateOf(ws);
     this.open.delete(ws);
     this.unreserve(c.sub);
     this.metrics.wsConnections.dec();
@@ -76,7 +76,7 @@ export class Sockets {
    * or the connection dropped after two heartbeats of silence (heartbeat.ts).
    */
   kill(ws: Socket, code: CloseCode): void {
-    const c = ws.getUserData();
+    const c = stateOf(ws);
     if (c.closed || c.closing) return;
     c.closing = true;
     for (const topic of ws.getTopics()) ws.unsubscribe(topic);
@@ -94,7 +94,7 @@ export class Sockets {
 
   /** uWS wrote some of what a client had not read: a pending close goes out now. */
   drained(ws: Socket): void {
-    const c = ws.getUserData();
+    const c = stateOf(ws);
     if (c.closed || c.pendingClose === undefined) return;
     const code = c.pendingClose;
     c.pendingClose = undefined;
@@ -103,7 +103,7 @@ export class Sockets {
 
   /** Sends one frame; false when the connection is closing or was closed for falling behind. */
   send(ws: Socket, frame: string): boolean {
-    const c = ws.getUserData();
+    const c = stateOf(ws);
     if (c.closed || c.closing) return false;
     const status = ws.send(frame);
     if (status === 2 || ws.getBufferedAmount() > this.maxBuffer) {

@@ -22,7 +22,7 @@ import { serverFrame, type Ref, type Topic } from '../domain/frames.js';
 import { canReadMetrics } from '../domain/token.js';
 import type { ChangeFeed, FeedEvent, ReplayScope } from '../feed/types.js';
 import type { Logger } from '../observability/log.js';
-import type { Socket } from './connection.js';
+import { stateOf, type Socket } from './connection.js';
 import type { GatewayOptions } from './gateway.js';
 import type { Sockets } from './sockets.js';
 import { canonicalTopic, Views } from './views.js';
@@ -51,7 +51,7 @@ export class Subscriptions {
     const canonical = canonicalTopic(requested);
     if ('error' in canonical) return this.sockets.error(ws, FrameError.BadFilter, canonical.error.message.slice(0, 200), ref);
     const topic = canonical.topic as Topic;
-    const c = ws.getUserData();
+    const c = stateOf(ws);
     // Created on the first subscribe: an idle connection carries no set.
     const topics = (c.topics ??= new Set());
     const answer = (seq: number, recovered: boolean) => this.sockets.send(ws, serverFrame.subscribed(topic, seq, recovered, ref));
@@ -127,7 +127,7 @@ export class Subscriptions {
     const canonical = canonicalTopic(requested);
     if ('error' in canonical) return this.sockets.error(ws, FrameError.BadFilter, canonical.error.message.slice(0, 200), ref);
     const topic = canonical.topic as Topic;
-    const c = ws.getUserData();
+    const c = stateOf(ws);
     if (!c.topics?.delete(topic)) return this.sockets.error(ws, FrameError.NotSubscribed, `not subscribed to ${topic}`, ref);
     if (canonical.filter) this.views.release(topic);
     this.leaveReplay(ws, topic);
@@ -138,13 +138,13 @@ export class Subscriptions {
 
   /** Forgets a topic the connection asked for but does not get. */
   private drop(ws: Socket, topic: string, view: boolean): void {
-    ws.getUserData().topics?.delete(topic);
+    stateOf(ws).topics?.delete(topic);
     if (view) this.views.release(topic);
   }
 
   /** The token's new role no longer reads metrics: the topic is dropped and the client told. */
   dropMetrics(ws: Socket): void {
-    const c = ws.getUserData();
+    const c = stateOf(ws);
     if (!c.topics?.has('metrics') || canReadMetrics(c.role)) return;
     c.topics.delete('metrics');
     ws.unsubscribe('metrics');
@@ -163,7 +163,7 @@ export class Subscriptions {
     const waiting = this.replays.get(topic);
     if (!waiting) return;
     for (const ws of waiting) {
-      const held = ws.getUserData().replaying?.get(topic);
+      const held = stateOf(ws).replaying?.get(topic);
       if (!held) continue;
       held.push(frame);
       if (held.length > this.options.GATEWAY_REPLAY_LIMIT) this.sockets.kill(ws, CloseCode.TooSlow);
@@ -172,7 +172,7 @@ export class Subscriptions {
 
   /** The subscriptions' part of the one cleanup (gateway.ts). */
   released(ws: Socket): void {
-    const c = ws.getUserData();
+    const c = stateOf(ws);
     c.waiting?.abort();
     if (c.replaying) {
       for (const topic of c.replaying.keys()) this.leaveReplay(ws, topic);
@@ -189,11 +189,11 @@ export class Subscriptions {
   private replayFailed(ws: Socket, err: unknown): void {
     this.log.warn({ code: LogCode.GatewayReplayFailed, err }, 'could not replay for a resuming client; asking it to reconnect');
     // 1001: the client reconnects and resumes again from the same position.
-    if (!ws.getUserData().closed) this.sockets.kill(ws, CloseCode.ServerShutdown);
+    if (!stateOf(ws).closed) this.sockets.kill(ws, CloseCode.ServerShutdown);
   }
 
   private leaveReplay(ws: Socket, topic: string): void {
-    ws.getUserData().replaying?.delete(topic);
+    stateOf(ws).replaying?.delete(topic);
     const set = this.replays.get(topic);
     set?.delete(ws);
     if (set?.size === 0) this.replays.delete(topic);
@@ -201,7 +201,7 @@ export class Subscriptions {
 
   /** Joins the uWS topic, keeping one delivery path per event (see the module comment). */
   private goLive(ws: Socket, topic: string): void {
-    const c = ws.getUserData();
+    const c = stateOf(ws);
     if (c.closed || c.closing) return;
     if (topic === 'grants') {
       ws.subscribe('grants');

@@ -13,7 +13,7 @@ import { errorBody } from '../http/errors.js';
 import { statusLine } from '../http/status.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from '../http/uws.js';
 import type { Metrics } from '../observability/metrics.js';
-import { expiringAt, type Connection } from './connection.js';
+import { expiringAt, type Connection, type Held } from './connection.js';
 import type { GatewayOptions } from './gateway.js';
 import type { Admission } from './admission.js';
 import type { Sockets } from './sockets.js';
@@ -77,7 +77,7 @@ export class Upgrades {
           pendingClose: undefined,
           closeBy: 0,
         };
-        res.cork(() => res.upgrade(data, key, offered.offered ? SUBPROTOCOL : '', extensions, context));
+        res.cork(() => res.upgrade({ c: data } satisfies Held, key, offered.offered ? SUBPROTOCOL : '', extensions, context));
       },
       (err: unknown) => {
         if (aborted) return;
