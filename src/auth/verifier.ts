@@ -13,7 +13,8 @@
  * public key is never used as an HMAC secret, because it is never tried for HS256.
  *
  * # Cost
- * Keys are imported once, at creation; `verify` runs on every WebSocket upgrade and does one
+ * Keys are imported once, at creation (the HS256 secret too: jose would import raw bytes on
+ * every call); `verify` runs on every WebSocket upgrade and does one
  * header decode, one signature check and one claims parse. JWKS keys are cached by jose for
  * 10 minutes; an unknown `kid` triggers a refetch at most once per cooldown (30 s), so a
  * flood of tokens with made-up `kid`s costs the JWKS endpoint at most one request per
@@ -94,7 +95,7 @@ const MAX_TOKEN_LENGTH = 8_192;
 /** A key that may verify a token, tried in order for one header `alg`. */
 interface Candidate {
   source: 'secret' | 'publicKey' | 'jwks';
-  key: CryptoKey | Uint8Array | JWTVerifyGetKey;
+  key: CryptoKey | JWTVerifyGetKey;
 }
 
 /**
@@ -108,7 +109,9 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
   if (options.secret !== undefined) {
     const secret = new TextEncoder().encode(options.secret);
     if (secret.byteLength < 32) throw new Error('JWT_SECRET must be at least 32 bytes');
-    add('HS256', { source: 'secret', key: secret });
+    // Imported once: given the bytes, jose imports them anew on every verification.
+    const key = await crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    add('HS256', { source: 'secret', key });
   }
   if (options.publicKey !== undefined) {
     const pem = normalizePem(options.publicKey);
