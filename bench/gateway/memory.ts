@@ -1,6 +1,9 @@
 /**
  * Phase 2, memory per idle authenticated connection: the server's RSS (and, through its
- * inspector, its JS heap after a full GC) before and after M connections.
+ * inspector, its JS heap after a full GC) before and after M connections. RSS is read 5 s
+ * after the last connected, then every 5 s for a minute with no forced GC (the last of
+ * these, `bytesPerConnectionHeld`, is issue 15's measure: what the process keeps once V8
+ * has shrunk its heap by itself), then after a forced full GC.
  */
 import { rssBytes } from '../common/procfs.js';
 import { round } from '../common/stats.js';
@@ -10,6 +13,9 @@ import { Inspector, type MemoryUsage } from './inspector.js';
 import { connectClients, startLoads } from './load-process.js';
 import { CFG, log } from './options.js';
 import type { Target } from './wire.js';
+
+/** Readings of the held RSS, 5 s apart, after the first at 5 s. */
+const HELD_SAMPLES = 12;
 
 /** RSS once two readings 1 s apart differ by less than 256 KB (at most 20 s). */
 async function stableRss(pid: number): Promise<number> {
@@ -44,6 +50,13 @@ export async function memory(env: Env, target: Target) {
     const conn = await connectClients(loads, target, server.port, CFG.memoryConnections, CFG.memorySubscribed, 0);
     await sleep(5_000);
     const after = rssBytes(server.pid);
+    // What the process holds once V8 shrinks its heap by itself (its memory reducer runs
+    // when allocation stops, some seconds later): RSS every 5 s for a minute, no forced GC.
+    const held: number[] = [];
+    for (let i = 0; i < HELD_SAMPLES; i++) {
+      await sleep(5_000);
+      held.push(rssBytes(server.pid));
+    }
     const heapAfter = await inspector.gcAndMemory();
     const afterGc = await stableRss(server.pid);
     await Promise.all(loads.map((l) => l.request({ cmd: 'closeClients' })));
@@ -64,14 +77,18 @@ export async function memory(env: Env, target: Target) {
       rssMBAfterGc: round(afterGc / 2 ** 20),
       rssMBAfterAllClosed: round(afterClose / 2 ** 20),
       jsHeapPlusExternalMB: { before: round(js(heapBefore) / 2 ** 20, 2), after: round(js(heapAfter) / 2 ** 20, 2), afterAllClosed: round(js(heapClosed) / 2 ** 20, 2) },
-      /** The measure of the issue: RSS growth per connection (5 s after the last connected). */
+      /** RSS growth per connection 5 s after the last connected (the garbage of opening them not yet collected). */
       bytesPerConnection: Math.round((after - before) / n),
+      /** The measure of issue 15: RSS growth per connection held a minute later, with no forced GC (what an operator pays). */
+      bytesPerConnectionHeld: Math.round((held.at(-1)! - before) / n),
+      /** RSS growth per connection every 5 s from 10 s to 65 s after the last connected. */
+      bytesPerConnectionEvery5s: held.map((r) => Math.round((r - before) / n)),
       /** The same after a full GC in the server: what the idle connections keep, without the garbage of opening them. */
       bytesPerConnectionAfterGc: Math.round((afterGc - before) / n),
       /** The part of it that is retained JS objects, after a full GC (uWS's native memory is not in it). */
       jsBytesPerConnection: Math.round((js(heapAfter) - js(heapBefore)) / n),
     };
-    log(`memory ${target}: ${result.bytesPerConnection} bytes RSS, ${result.jsBytesPerConnection} bytes JS heap per connection (${conn.ready} connections)`);
+    log(`memory ${target}: ${result.bytesPerConnection} bytes RSS at 5 s, ${result.bytesPerConnectionHeld} at 65 s, ${result.jsBytesPerConnection} bytes JS heap per connection (${conn.ready} connections)`);
     return result;
   } finally {
     inspector.close();

@@ -71,7 +71,7 @@ export function goals(report: Record<string, Record<string, Record<string, unkno
       atMost1_5xIssuesBareEstimate2KB: per('gateway', key) <= 1.5 * 2048,
       underASixthOfSocketIO: per('gateway', key) < per('socketio', key) / 6,
     });
-    out.memoryPerConnection = { rss5sAfterConnect: judge('bytesPerConnection'), rssAfterFullGc: judge('bytesPerConnectionAfterGc'), jsHeapAfterFullGc: judge('jsBytesPerConnection') };
+    out.memoryPerConnection = { rssHeld: judge('bytesPerConnectionHeld'), rss5sAfterConnect: judge('bytesPerConnection'), rssAfterFullGc: judge('bytesPerConnectionAfterGc'), jsHeapAfterFullGc: judge('jsBytesPerConnection') };
   }
   return out;
 }
