@@ -7,18 +7,23 @@ import { connect } from 'nats';
 import pg from 'pg';
 import { PrivateNats } from '../common/nats.js';
 import { BenchDatabase, migrate } from '../common/postgres.js';
-import { startTs, type Proc } from '../common/processes.js';
+import { freePort, startProc, startTs, type Proc } from '../common/processes.js';
 import { sleep } from '../common/time.js';
 import { Committer } from './commits.js';
-import { CFG, JWT_SECRET, args } from './options.js';
+import { CFG, JWT_SECRET, args, cpuProfArgs } from './options.js';
 import type { Target } from './wire.js';
 
 export interface Env {
   nats: PrivateNats;
   db: BenchDatabase;
-  relay: Proc;
+  /** The relay process; none when the gateway runs the relay role itself (`--gateway-roles`). */
+  relay: Proc | undefined;
+  /** A private redis-server for a gateway process with the invalidator role. */
+  redis: { proc: Proc; url: string } | undefined;
   committer: Committer;
 }
+
+const rolesOf = (target: Target) => (target === 'gateway' ? CFG.gatewayRoles.split(',') : []);
 
 export interface Server {
   proc: Proc;
@@ -32,7 +37,8 @@ export async function startServer(env: Env, target: Target, nodeArgs: string[] =
     target === 'gateway'
       ? startTs('gateway', 'src/main.ts', {
           ...common,
-          ROLES: 'gateway',
+          ROLES: CFG.gatewayRoles,
+          ...(env.redis && { REDIS_URL: env.redis.url }),
           HOST: '127.0.0.1',
           DATABASE_URL: env.db.url,
           DATABASE_POOL_SIZE: '2',
@@ -51,20 +57,38 @@ export async function startServer(env: Env, target: Target, nodeArgs: string[] =
       : startTs(target, `bench/gateway/servers/${target}.ts`, { ...common, JWT_SECRET }, nodeArgs);
   const line = await proc.waitFor((l) => l.includes('"code":"GatewayListening"'), 60_000);
   const port = (JSON.parse(line) as { port: number }).port;
+  if (rolesOf(target).includes('relay')) await logDrained(env.db.url);
   await sleep(500);
   return { proc, port, pid: proc.realPid() };
 }
 
-/** One pipeline: nats-server, migrated database with `--rows` grants, relay; ready once the change log is empty. */
-export async function setUp(): Promise<Env> {
+/**
+ * One pipeline for `target`: nats-server, migrated database with `--rows` grants, and a relay
+ * process (ready once the change log is empty), unless the target's gateway process runs
+ * the relay role itself.
+ */
+export async function setUp(target: Target): Promise<Env> {
   const nats = await PrivateNats.start();
   const db = await BenchDatabase.create(args['pg-url']!, 'bench_gateway');
   migrate(db.url);
   const committer = await Committer.create(db.url, CFG.rows, CFG.descriptionChars);
-  const relay = startTs('relay', 'src/main.ts', { ROLES: 'relay', DATABASE_URL: db.url, NATS_URL: nats.url, LOG_LEVEL: 'info', APP_ENV: 'production', DATABASE_POOL_SIZE: '2', PORT: '0', JWT_SECRET });
+  const roles = rolesOf(target);
+  let redis: Env['redis'];
+  if (roles.includes('invalidator')) {
+    const port = await freePort();
+    redis = { proc: startProc('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}), url: `redis://127.0.0.1:${port}` };
+    await redis.proc.waitFor((l) => l.includes('Ready to accept connections'), 30_000);
+  }
+  if (roles.includes('relay')) return { nats, db, relay: undefined, redis, committer };
+  const relay = startTs('relay', 'src/main.ts', { ROLES: 'relay', DATABASE_URL: db.url, NATS_URL: nats.url, LOG_LEVEL: 'info', APP_ENV: 'production', DATABASE_POOL_SIZE: '2', PORT: '0', JWT_SECRET }, cpuProfArgs(`relay-${db.name}`));
   await relay.waitFor((l) => l.includes('"code":"RelayLeaderAcquired"'), 60_000);
-  // The seed rows' insert events go out first; the bench starts once the log is empty.
-  const c = new pg.Client({ connectionString: db.url });
+  await logDrained(db.url);
+  return { nats, db, relay, redis, committer };
+}
+
+/** The seed rows' insert events go out first; the bench starts once the change log is empty. */
+async function logDrained(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
   await c.connect();
   for (let i = 0; i < 600; i++) {
     const { rows } = await c.query<{ n: string }>('SELECT count(*) AS n FROM grant_changes');
@@ -72,7 +96,6 @@ export async function setUp(): Promise<Env> {
     await sleep(100);
   }
   await c.end();
-  return { nats, db, relay, committer };
 }
 
 /** Size of one grant frame as the servers send it, read back from the stream. */

@@ -11,7 +11,7 @@ import { now, sleep } from '../common/time.js';
 import { startServer, type Env, type Server } from './env.js';
 import { connectClients, snapshots, startLoads, type LoadProcess } from './load-process.js';
 import type { LatencyReply } from './load-protocol.js';
-import { CFG, SATURATED, SUSTAINED, deadline, log } from './options.js';
+import { CFG, SATURATED, SUSTAINED, cpuProfArgs, deadline, log } from './options.js';
 import type { Target } from './wire.js';
 
 /** One server under the fan-out ladder, with its own pipeline and load processes. */
@@ -41,11 +41,11 @@ export async function fanoutAll(envs: Record<string, Env>, targets: Target[]) {
     for (const [k, target] of targets.entries()) {
       const env = envs[target]!;
       log(`fan-out ${target}: starting server and ${CFG.procs} load processes`);
-      const server = await startServer(env, target);
+      const server = await startServer(env, target, cpuProfArgs(`fanout-${target}`));
       const loads = startLoads(CFG.procs, 2 + k * CFG.procs);
       const meter = new CpuMeter(() => ({
         server: server.pid,
-        relay: env.relay.realPid(),
+        relay: env.relay?.realPid(),
         nats: env.nats.proc.realPid(),
         bench: process.pid,
         ...Object.fromEntries(loads.map((l) => [`load${l.index}`, l.child.pid])),

@@ -29,6 +29,8 @@ export const { values: args } = parseArgs({
     'description-chars': { type: 'string', default: '400' },
     'max-minutes': { type: 'string', default: '40' },
     'pg-url': { type: 'string', default: 'postgres://root@127.0.0.1:5432/postgres' },
+    'cpu-prof': { type: 'string' },
+    'gateway-roles': { type: 'string', default: 'gateway' },
     out: { type: 'string' },
   },
 });
@@ -52,6 +54,13 @@ export const CFG = {
   rows: Number(args.rows),
   descriptionChars: Number(args['description-chars']),
   maxMinutes: Number(args['max-minutes']),
+  /**
+   * ROLES of the gateway process. `gateway` (the default): the split deployment, with the
+   * relay in a process of its own. `gateway,relay,invalidator,ingest`: every role in one
+   * process, as `npm start` runs it (its pipeline then has no relay process; the
+   * invalidator gets a private redis-server).
+   */
+  gatewayRoles: args['gateway-roles']!,
 };
 /** The bar of the issue: a rate is sustained with p99 under 200 ms and 95% delivered. */
 export const SUSTAINED = { p99Ms: 200, delivered: 0.95 };
@@ -60,5 +69,7 @@ export const SATURATED = { p99Ms: 1_000, delivered: 0.9, commitShare: 0.9 };
 /** The secret the servers verify the load processes' tokens with (one per bench run). */
 export const JWT_SECRET = randomBytes(32).toString('base64url');
 export const STARTED = now();
+/** `--cpu-prof DIR`: node arguments that make a process write V8 CPU profiles into DIR/<name>/ when it stops. */
+export const cpuProfArgs = (name: string): string[] => (args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}/${name}`] : []);
 export const deadline = STARTED + CFG.maxMinutes * 60_000;
 export const log = benchLog('gateway', STARTED);

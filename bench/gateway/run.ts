@@ -22,6 +22,7 @@
  *   [--rates 5,10,20,50,100,200,500,1000] [--step-seconds 10] [--targets gateway,bare,socketio]
  *   [--only fanout,memory,handshakes] [--client raw|ws] [--sampler-client ws|raw]
  *   [--memory-connections 15000] [--memory-subscribed] [--max-minutes 40]
+ *   [--gateway-roles gateway|gateway,relay,invalidator,ingest] [--cpu-prof DIR] (the fan-out servers and the relays write V8 CPU profiles into DIR/<name>/ when they stop)
  * Prints one JSON document and writes it to bench/results/gateway.json (with --quick,
  * bench/results/gateway-quick.json).
  *
@@ -59,9 +60,11 @@ async function main(): Promise<void> {
     // One pipeline (database, relay, nats-server) per fan-out target; memory and
     // handshakes use the first.
     const needFanout = CFG.only.has('fanout');
-    for (const t of needFanout ? CFG.targets : CFG.targets.slice(0, 1)) envs[t] = await setUp();
+    for (const t of needFanout ? CFG.targets : CFG.targets.slice(0, 1)) envs[t] = await setUp(t);
     env = envs[CFG.targets[0]!]!;
-    const frame = await frameBytes(env);
+    // Read from a pipeline with a relay process (a gateway running the relay role has not started yet).
+    const withRelay = Object.values(envs).find((e) => e.relay);
+    const frame = withRelay ? await frameBytes(withRelay) : NaN;
     report.setup = setupReport(frame);
     log(`set up: frame ${frame} bytes; ${CFG.clients} clients over ${CFG.procs} load processes`);
     const results: Record<string, Record<string, Record<string, unknown>>> = {};
@@ -101,7 +104,8 @@ async function main(): Promise<void> {
   } finally {
     for (const e of Object.values(envs)) {
       await e.committer.end().catch(() => undefined);
-      await e.relay.stop().catch(() => undefined);
+      await e.relay?.stop().catch(() => undefined);
+      await e.redis?.proc.stop().catch(() => undefined);
       await e.nats.stop().catch(() => undefined);
       await e.db.drop().catch((err: unknown) => log(`could not drop ${e.db.name}: ${(err as Error).message}`));
     }
