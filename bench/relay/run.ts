@@ -10,7 +10,7 @@
  *    withRelay), at the highest rate pgbench sustains and at fixed fractions of it
  *    (pgbench -R).
  *
- * Usage: npm run bench:relay -- [--seconds 10] [--clients 8] [--rows 10000] [--rounds 3]
+ * Usage: npm run bench:relay -- [--seconds 10] [--clients 8] [--rows 10000] [--rounds 3] [--cpu-prof DIR]
  * Prints one JSON document and writes it to bench/results/relay.json.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -30,6 +30,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     'pg-url': { type: 'string', default: 'postgres://root@127.0.0.1:5432/postgres' },
     'nats-url': { type: 'string', default: '' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -127,7 +128,9 @@ function stats(values: number[]): LagStats {
  *   writing statement, so it also counts the wait for the commit itself).
  */
 async function withRelay<T>(url: string, natsUrl: string, run: () => Promise<T>): Promise<T & { lagMs: LagStats; lagFromChangeMs: LagStats; events: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // --cpu-prof DIR: each relay writes a V8 CPU profile into DIR when it stops.
+  const profile = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     // Every process listens (PORT 0: a free one) and, in production, verifies /metrics tokens.
     env: { ...process.env, DATABASE_URL: url, NATS_URL: natsUrl, ROLES: 'relay', LOG_LEVEL: 'info', APP_ENV: 'production', PORT: '0', JWT_SECRET: 'bench-relay-secret-0123456789-abcdefghijkl' },
