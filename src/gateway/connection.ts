@@ -24,8 +24,12 @@ export interface Connection {
   /** When `expiring` is due, ms since the epoch (a quarter of the lifetime, at most the configured notice). */
   expiringAt: number;
   expiringSent: boolean;
-  /** Topics the client subscribed to (what it asked for, whatever uWS is subscribed to); created on the first subscribe. */
-  topics: Set<string> | undefined;
+  /**
+   * Topics the client subscribed to (what it asked for, whatever uWS is subscribed to):
+   * none, the one topic itself (what most clients hold), or a Set from the second on (a Set
+   * costs 150 B). Read and changed through the topic functions below.
+   */
+  topics: string | Set<string> | undefined;
   /** Aborted by the close handler: waits on the feed end with the connection. */
   waiting: AbortController | undefined;
   /** Topics being replayed: live frames that arrive meanwhile wait here, in order. */
@@ -60,4 +64,37 @@ export function stateOf(ws: Socket): Connection {
 /** When `expiring` is due: a quarter of the remaining lifetime before expiry, at most `noticeMs`. */
 export function expiringAt(now: number, expiresAt: number, noticeMs: number): number {
   return expiresAt - Math.min(noticeMs, Math.max(0, (expiresAt - now) / 4));
+}
+
+export function hasTopic(c: Connection, topic: string): boolean {
+  const t = c.topics;
+  return t === topic || (typeof t === 'object' && t.has(topic));
+}
+
+export function topicCount(c: Connection): number {
+  const t = c.topics;
+  return t === undefined ? 0 : typeof t === 'string' ? 1 : t.size;
+}
+
+export function addTopic(c: Connection, topic: string): void {
+  const t = c.topics;
+  if (t === undefined || t === topic) c.topics = topic;
+  else if (typeof t === 'string') c.topics = new Set([t, topic]);
+  else t.add(topic);
+}
+
+/** False when the connection did not hold `topic`. */
+export function deleteTopic(c: Connection, topic: string): boolean {
+  const t = c.topics;
+  if (t === topic) {
+    c.topics = undefined;
+    return true;
+  }
+  return typeof t === 'object' && t.delete(topic);
+}
+
+/** A snapshot of the connection's topics (safe to change them while iterating it). */
+export function topicsOf(c: Connection): string[] {
+  const t = c.topics;
+  return t === undefined ? [] : typeof t === 'string' ? [t] : [...t];
 }

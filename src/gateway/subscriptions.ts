@@ -22,7 +22,7 @@ import { serverFrame, type Ref, type Topic } from '../domain/frames.js';
 import { canReadMetrics } from '../domain/token.js';
 import type { ChangeFeed, FeedEvent, ReplayScope } from '../feed/types.js';
 import type { Logger } from '../observability/log.js';
-import { stateOf, type Socket } from './connection.js';
+import { addTopic, deleteTopic, hasTopic, stateOf, topicCount, topicsOf, type Socket } from './connection.js';
 import type { GatewayOptions } from './gateway.js';
 import type { Sockets } from './sockets.js';
 import { canonicalTopic, Views } from './views.js';
@@ -52,19 +52,17 @@ export class Subscriptions {
     if ('error' in canonical) return this.sockets.error(ws, FrameError.BadFilter, canonical.error.message.slice(0, 200), ref);
     const topic = canonical.topic as Topic;
     const c = stateOf(ws);
-    // Created on the first subscribe: an idle connection carries no set.
-    const topics = (c.topics ??= new Set());
     const answer = (seq: number, recovered: boolean) => this.sockets.send(ws, serverFrame.subscribed(topic, seq, recovered, ref));
     if (topic === 'metrics') {
       if (!canReadMetrics(c.role)) return this.sockets.error(ws, FrameError.Forbidden, 'the metrics topic needs role monitor or admin', ref);
-      if (!topics.has(topic) && topics.size >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
-      topics.add(topic);
+      if (!hasTopic(c, topic) && topicCount(c) >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
+      addTopic(c, topic);
       ws.subscribe('metrics');
       return void answer(this.feed.head, true);
     }
-    if (topics.has(topic)) return void answer(this.feed.head, true); // already live: nothing was missed
-    if (topics.size >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
-    topics.add(topic);
+    if (hasTopic(c, topic)) return void answer(this.feed.head, true); // already live: nothing was missed
+    if (topicCount(c) >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
+    addTopic(c, topic);
     if (canonical.filter) this.views.hold(topic, canonical.filter);
     const head = this.feed.head;
     if (since === undefined || since === head) {
@@ -78,13 +76,13 @@ export class Subscriptions {
     } catch (err) {
       return this.replayFailed(ws, err);
     }
-    if (c.closed || c.closing || !c.topics?.has(topic)) return;
+    if (c.closed || c.closing || !hasTopic(c, topic)) return;
     if (since > this.feed.head) {
       // A client coming from another gateway may have seen events this feed has not yet
       // delivered: give the feed a moment to catch up. A position far beyond, or still not
       // reached, is one this stream never had: refused, so that the client starts afresh.
       if (since - this.feed.head <= this.options.GATEWAY_REPLAY_LIMIT) await this.feed.reached(since, AHEAD_WAIT_MS, (c.waiting ??= new AbortController()).signal);
-      if (c.closed || c.closing || !c.topics?.has(topic)) return;
+      if (c.closed || c.closing || !hasTopic(c, topic)) return;
       if (since > this.feed.head) {
         this.drop(ws, topic, canonical.filter !== undefined);
         return this.sockets.error(ws, FrameError.BadSince, `since ${since} is beyond this stream's head (${this.feed.head}); subscribe without since and reload`, ref);
@@ -108,7 +106,7 @@ export class Subscriptions {
     let complete: boolean;
     try {
       complete = await this.feed.replay(scope, since, until, (event) => {
-        if (c.topics?.has(topic) !== true) return false;
+        if (!hasTopic(c, topic)) return false;
         const frame = frameOf(event);
         return frame === undefined || this.sockets.send(ws, frame);
       });
@@ -118,7 +116,7 @@ export class Subscriptions {
     }
     const held = c.replaying?.get(topic);
     this.leaveReplay(ws, topic);
-    if (!complete || c.closed || c.closing || !c.topics?.has(topic) || !held) return;
+    if (!complete || c.closed || c.closing || !hasTopic(c, topic) || !held) return;
     for (const frame of held) if (!this.sockets.send(ws, frame)) return;
     this.goLive(ws, topic);
   }
@@ -128,25 +126,25 @@ export class Subscriptions {
     if ('error' in canonical) return this.sockets.error(ws, FrameError.BadFilter, canonical.error.message.slice(0, 200), ref);
     const topic = canonical.topic as Topic;
     const c = stateOf(ws);
-    if (!c.topics?.delete(topic)) return this.sockets.error(ws, FrameError.NotSubscribed, `not subscribed to ${topic}`, ref);
+    if (!deleteTopic(c, topic)) return this.sockets.error(ws, FrameError.NotSubscribed, `not subscribed to ${topic}`, ref);
     if (canonical.filter) this.views.release(topic);
     this.leaveReplay(ws, topic);
     ws.unsubscribe(topic);
-    if (topic === 'grants') for (const t of c.topics) if (t.startsWith('grant:') && !c.replaying?.has(t)) ws.subscribe(t);
+    if (topic === 'grants') for (const t of topicsOf(c)) if (t.startsWith('grant:') && !c.replaying?.has(t)) ws.subscribe(t);
     this.sockets.send(ws, serverFrame.unsubscribed(topic, ref));
   }
 
   /** Forgets a topic the connection asked for but does not get. */
   private drop(ws: Socket, topic: string, view: boolean): void {
-    stateOf(ws).topics?.delete(topic);
+    deleteTopic(stateOf(ws), topic);
     if (view) this.views.release(topic);
   }
 
   /** The token's new role no longer reads metrics: the topic is dropped and the client told. */
   dropMetrics(ws: Socket): void {
     const c = stateOf(ws);
-    if (!c.topics?.has('metrics') || canReadMetrics(c.role)) return;
-    c.topics.delete('metrics');
+    if (!hasTopic(c, 'metrics') || canReadMetrics(c.role)) return;
+    deleteTopic(c, 'metrics');
     ws.unsubscribe('metrics');
     this.sockets.send(ws, serverFrame.unsubscribed('metrics', undefined));
   }
@@ -178,7 +176,7 @@ export class Subscriptions {
       for (const topic of c.replaying.keys()) this.leaveReplay(ws, topic);
       c.replaying = undefined;
     }
-    for (const topic of c.topics ?? []) if (topic.startsWith('grants?')) this.views.release(topic);
+    for (const topic of topicsOf(c)) if (topic.startsWith('grants?')) this.views.release(topic);
     c.topics = undefined;
   }
 
@@ -205,7 +203,7 @@ export class Subscriptions {
     if (c.closed || c.closing) return;
     if (topic === 'grants') {
       ws.subscribe('grants');
-      for (const t of c.topics ?? []) if (t.startsWith('grant:')) ws.unsubscribe(t);
+      for (const t of topicsOf(c)) if (t.startsWith('grant:')) ws.unsubscribe(t);
     } else if (!ws.isSubscribed('grants')) {
       ws.subscribe(topic);
     }
