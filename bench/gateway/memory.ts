@@ -1,7 +1,7 @@
 /**
  * Phase 2, memory per idle authenticated connection: the server's RSS (and, through its
  * inspector, its JS heap after a full GC) before and after M connections. RSS is read 5 s
- * after the last connected, then every 5 s for a minute with no forced GC (the last of
+ * after the last connected, then every 5 s for two minutes with no forced GC (the last of
  * these, `bytesPerConnectionHeld`, is issue 15's measure: what the process keeps once V8
  * has shrunk its heap by itself), then after a forced full GC.
  */
@@ -14,8 +14,22 @@ import { connectClients, startLoads } from './load-process.js';
 import { CFG, log } from './options.js';
 import type { Target } from './wire.js';
 
-/** Readings of the held RSS, 5 s apart, after the first at 5 s. */
-const HELD_SAMPLES = 12;
+/** Readings of the held RSS, 5 s apart, after the first at 5 s (two minutes: GATEWAY_HEARTBEAT rounds included). */
+const HELD_SAMPLES = 24;
+
+/**
+ * The baseline: the lowest RSS over 30 s after a forced GC. V8 gives freed pages back to the
+ * system some seconds after a collection; a reading taken at once would count memory that
+ * the idle process does not keep, and understate what the connections add.
+ */
+async function settledRss(pid: number): Promise<number> {
+  let low = rssBytes(pid);
+  for (let i = 0; i < 30; i++) {
+    await sleep(1_000);
+    low = Math.min(low, rssBytes(pid));
+  }
+  return low;
+}
 
 /** RSS once two readings 1 s apart differ by less than 256 KB (at most 20 s). */
 async function stableRss(pid: number): Promise<number> {
@@ -46,12 +60,12 @@ export async function memory(env: Env, target: Target) {
     await Promise.all(loads.map((l) => l.request({ cmd: 'closeClients' })));
     await sleep(1_000);
     const heapBefore = await inspector.gcAndMemory();
-    const before = await stableRss(server.pid);
+    const before = await settledRss(server.pid);
     const conn = await connectClients(loads, target, server.port, CFG.memoryConnections, CFG.memorySubscribed, 0);
     await sleep(5_000);
     const after = rssBytes(server.pid);
     // What the process holds once V8 shrinks its heap by itself (its memory reducer runs
-    // when allocation stops, some seconds later): RSS every 5 s for a minute, no forced GC.
+    // when allocation stops, some seconds later): RSS every 5 s for two minutes, no forced GC.
     const held: number[] = [];
     for (let i = 0; i < HELD_SAMPLES; i++) {
       await sleep(5_000);
@@ -79,16 +93,16 @@ export async function memory(env: Env, target: Target) {
       jsHeapPlusExternalMB: { before: round(js(heapBefore) / 2 ** 20, 2), after: round(js(heapAfter) / 2 ** 20, 2), afterAllClosed: round(js(heapClosed) / 2 ** 20, 2) },
       /** RSS growth per connection 5 s after the last connected (the garbage of opening them not yet collected). */
       bytesPerConnection: Math.round((after - before) / n),
-      /** The measure of issue 15: RSS growth per connection held a minute later, with no forced GC (what an operator pays). */
+      /** The measure of issue 15: RSS growth per connection held two minutes later, with no forced GC (what an operator pays). */
       bytesPerConnectionHeld: Math.round((held.at(-1)! - before) / n),
-      /** RSS growth per connection every 5 s from 10 s to 65 s after the last connected. */
+      /** RSS growth per connection every 5 s from 10 s to 125 s after the last connected. */
       bytesPerConnectionEvery5s: held.map((r) => Math.round((r - before) / n)),
       /** The same after a full GC in the server: what the idle connections keep, without the garbage of opening them. */
       bytesPerConnectionAfterGc: Math.round((afterGc - before) / n),
       /** The part of it that is retained JS objects, after a full GC (uWS's native memory is not in it). */
       jsBytesPerConnection: Math.round((js(heapAfter) - js(heapBefore)) / n),
     };
-    log(`memory ${target}: ${result.bytesPerConnection} bytes RSS at 5 s, ${result.bytesPerConnectionHeld} at 65 s, ${result.jsBytesPerConnection} bytes JS heap per connection (${conn.ready} connections)`);
+    log(`memory ${target}: ${result.bytesPerConnection} bytes RSS at 5 s, ${result.bytesPerConnectionHeld} at 125 s, ${result.jsBytesPerConnection} bytes JS heap per connection (${conn.ready} connections)`);
     return result;
   } finally {
     inspector.close();
