@@ -135,8 +135,9 @@ describe('deploy - NATS cluster', () => {
     const port = (JSON.parse(await gateway.waitFor(hasCode('GatewayListening'), 60_000, 'gateway listening')) as { port: number }).port;
 
     phase('started');
-    // Every stream was created with three replicas.
-    const jsm = await nc.jetstreamManager();
+    // Every stream was created with three replicas. (A cluster's stream info can take more
+    // than nats.js's default 5 s when the machine is loaded: seen once beside other suites.)
+    const jsm = await nc.jetstreamManager({ timeout: 20_000 });
     for (const name of ['GRANTS', 'SCRAPE', 'SCRAPE_REJECTED']) expect((await jsm.streams.info(name)).config.num_replicas, name).toBe(3);
 
     const clients: Client[] = [];
