@@ -11,20 +11,22 @@ import { sleep } from '../common/time.js';
 import { startServer, type Env } from './env.js';
 import { Inspector, type MemoryUsage } from './inspector.js';
 import { connectClients, startLoads } from './load-process.js';
-import { CFG, log } from './options.js';
+import { CFG, log, quick } from './options.js';
 import type { Target } from './wire.js';
 
-/** Readings of the held RSS, 5 s apart, after the first at 5 s (two minutes: GATEWAY_HEARTBEAT rounds included). */
-const HELD_SAMPLES = 24;
+/** Readings of the held RSS, 5 s apart, after the first at 5 s (two minutes: GATEWAY_HEARTBEAT rounds included; 30 s with --quick). */
+const HELD_SAMPLES = quick ? 6 : 24;
+/** Seconds over which the baseline's lowest RSS is taken. */
+const SETTLE_SECONDS = quick ? 10 : 30;
 
 /**
- * The baseline: the lowest RSS over 30 s after a forced GC. V8 gives freed pages back to the
+ * The baseline: the lowest RSS over 30 s (10 s with --quick) after a forced GC. V8 gives freed pages back to the
  * system some seconds after a collection; a reading taken at once would count memory that
  * the idle process does not keep, and understate what the connections add.
  */
 async function settledRss(pid: number): Promise<number> {
   let low = rssBytes(pid);
-  for (let i = 0; i < 30; i++) {
+  for (let i = 0; i < SETTLE_SECONDS; i++) {
     await sleep(1_000);
     low = Math.min(low, rssBytes(pid));
   }
@@ -93,16 +95,16 @@ export async function memory(env: Env, target: Target) {
       jsHeapPlusExternalMB: { before: round(js(heapBefore) / 2 ** 20, 2), after: round(js(heapAfter) / 2 ** 20, 2), afterAllClosed: round(js(heapClosed) / 2 ** 20, 2) },
       /** RSS growth per connection 5 s after the last connected (the garbage of opening them not yet collected). */
       bytesPerConnection: Math.round((after - before) / n),
-      /** The measure of issue 15: RSS growth per connection held two minutes later, with no forced GC (what an operator pays). */
+      /** The measure of issue 15: RSS growth per connection held two minutes later (30 s with --quick), with no forced GC (what an operator pays). */
       bytesPerConnectionHeld: Math.round((held.at(-1)! - before) / n),
-      /** RSS growth per connection every 5 s from 10 s to 125 s after the last connected. */
+      /** RSS growth per connection every 5 s from 10 s after the last connected (to 125 s; 35 s with --quick). */
       bytesPerConnectionEvery5s: held.map((r) => Math.round((r - before) / n)),
       /** The same after a full GC in the server: what the idle connections keep, without the garbage of opening them. */
       bytesPerConnectionAfterGc: Math.round((afterGc - before) / n),
       /** The part of it that is retained JS objects, after a full GC (uWS's native memory is not in it). */
       jsBytesPerConnection: Math.round((js(heapAfter) - js(heapBefore)) / n),
     };
-    log(`memory ${target}: ${result.bytesPerConnection} bytes RSS at 5 s, ${result.bytesPerConnectionHeld} at 125 s, ${result.jsBytesPerConnection} bytes JS heap per connection (${conn.ready} connections)`);
+    log(`memory ${target}: ${result.bytesPerConnection} bytes RSS at 5 s, ${result.bytesPerConnectionHeld} at ${5 + 5 * HELD_SAMPLES} s, ${result.jsBytesPerConnection} bytes JS heap per connection (${conn.ready} connections)`);
     return result;
   } finally {
     inspector.close();
