@@ -5,7 +5,8 @@
  *    rising steady rates; the relay carries them to stream GRANTS; each server fans them
  *    out. For each rate: delivered messages/s, the share of expected frames delivered, and
  *    commit-to-client latency p50/p99 (from sampling clients). Against (a) the gateway
- *    (`src/main.ts`, ROLES=gateway, with a separate ROLES=relay process), (b) a bare
+ *    (`src/main.ts`, ROLES=gateway, with a separate ROLES=relay process; with
+ *    `--gateway-roles gateway,relay,invalidator,ingest` every role in its process), (b) a bare
  *    uWebSockets.js server publishing the same frames once per tick (the ceiling,
  *    servers/bare.ts) and (c) Socket.IO 4 with default settings (servers/socketio.ts).
  * 2. Memory per idle authenticated connection: server RSS before and after M connections.
