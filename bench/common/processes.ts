@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository's root (where `npm run` runs and `src/main.ts` is found). */
@@ -136,6 +137,11 @@ export function startProc(name: string, command: string, args: string[], env: Re
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Proc(name, child);
+}
+
+/** Node arguments that make a process write V8 CPU profiles into `dir/<name>/` when it exits; none without `dir` (a bench's `--cpu-prof DIR`). */
+export function cpuProfArgs(dir: string | undefined, name: string): string[] {
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`] : [];
 }
 
 /** A TypeScript entry point run by node with tsx, under `timeout`. */

@@ -7,7 +7,8 @@ import { connect } from 'nats';
 import pg from 'pg';
 import { PrivateNats } from '../common/nats.js';
 import { BenchDatabase, migrate } from '../common/postgres.js';
-import { freePort, startProc, startTs, type Proc } from '../common/processes.js';
+import { startTs, type Proc } from '../common/processes.js';
+import { PrivateRedis } from '../common/redis.js';
 import { sleep } from '../common/time.js';
 import { Committer } from './commits.js';
 import { CFG, JWT_SECRET, args, cpuProfArgs } from './options.js';
@@ -19,11 +20,11 @@ export interface Env {
   /** The relay process; none when the gateway runs the relay role itself (`--gateway-roles`). */
   relay: Proc | undefined;
   /** A private redis-server for a gateway process with the invalidator role. */
-  redis: { proc: Proc; url: string } | undefined;
+  redis: PrivateRedis | undefined;
   committer: Committer;
 }
 
-const rolesOf = (target: Target) => (target === 'gateway' ? CFG.gatewayRoles.split(',') : []);
+const rolesOf = (target: Target): string[] => (target === 'gateway' ? CFG.gatewayRoles : []);
 
 export interface Server {
   proc: Proc;
@@ -37,7 +38,7 @@ export async function startServer(env: Env, target: Target, nodeArgs: string[] =
     target === 'gateway'
       ? startTs('gateway', 'src/main.ts', {
           ...common,
-          ROLES: CFG.gatewayRoles,
+          ROLES: CFG.gatewayRoles.join(','),
           ...(env.redis && { REDIS_URL: env.redis.url }),
           HOST: '127.0.0.1',
           DATABASE_URL: env.db.url,
@@ -73,12 +74,7 @@ export async function setUp(target: Target): Promise<Env> {
   migrate(db.url);
   const committer = await Committer.create(db.url, CFG.rows, CFG.descriptionChars);
   const roles = rolesOf(target);
-  let redis: Env['redis'];
-  if (roles.includes('invalidator')) {
-    const port = await freePort();
-    redis = { proc: startProc('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}), url: `redis://127.0.0.1:${port}` };
-    await redis.proc.waitFor((l) => l.includes('Ready to accept connections'), 30_000);
-  }
+  const redis = roles.includes('invalidator') ? await PrivateRedis.start('redis') : undefined;
   if (roles.includes('relay')) return { nats, db, relay: undefined, redis, committer };
   const relay = startTs('relay', 'src/main.ts', { ROLES: 'relay', DATABASE_URL: db.url, NATS_URL: nats.url, LOG_LEVEL: 'info', APP_ENV: 'production', DATABASE_POOL_SIZE: '2', PORT: '0', JWT_SECRET }, cpuProfArgs(`relay-${db.name}`));
   await relay.waitFor((l) => l.includes('"code":"RelayLeaderAcquired"'), 60_000);

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { cpuProfArgs as profileArgs } from '../common/processes.js';
 import { benchLog } from '../common/report.js';
 import { now } from '../common/time.js';
 import type { ClientKind } from './load-protocol.js';
@@ -60,7 +61,7 @@ export const CFG = {
    * process, as `npm start` runs it (its pipeline then has no relay process; the
    * invalidator gets a private redis-server).
    */
-  gatewayRoles: args['gateway-roles']!,
+  gatewayRoles: args['gateway-roles']!.split(','),
 };
 /** The bar of the issue: a rate is sustained with p99 under 200 ms and 95% delivered. */
 export const SUSTAINED = { p99Ms: 200, delivered: 0.95 };
@@ -70,6 +71,6 @@ export const SATURATED = { p99Ms: 1_000, delivered: 0.9, commitShare: 0.9 };
 export const JWT_SECRET = randomBytes(32).toString('base64url');
 export const STARTED = now();
 /** `--cpu-prof DIR`: node arguments that make a process write V8 CPU profiles into DIR/<name>/ when it stops. */
-export const cpuProfArgs = (name: string): string[] => (args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}/${name}`] : []);
+export const cpuProfArgs = (name: string): string[] => profileArgs(args['cpu-prof'], name);
 export const deadline = STARTED + CFG.maxMinutes * 60_000;
 export const log = benchLog('gateway', STARTED);

@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     for (const e of Object.values(envs)) {
       await e.committer.end().catch(() => undefined);
       await e.relay?.stop().catch(() => undefined);
-      await e.redis?.proc.stop().catch(() => undefined);
+      await e.redis?.stop().catch(() => undefined);
       await e.nats.stop().catch(() => undefined);
       await e.db.drop().catch((err: unknown) => log(`could not drop ${e.db.name}: ${(err as Error).message}`));
     }

@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { connect } from 'nats';
+import { cpuProfArgs } from '../common/processes.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -128,9 +129,8 @@ function stats(values: number[]): LagStats {
  *   writing statement, so it also counts the wait for the commit itself).
  */
 async function withRelay<T>(url: string, natsUrl: string, run: () => Promise<T>): Promise<T & { lagMs: LagStats; lagFromChangeMs: LagStats; events: number }> {
-  // --cpu-prof DIR: each relay writes a V8 CPU profile into DIR when it stops.
-  const profile = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts'], {
+  // --cpu-prof DIR: each relay writes V8 CPU profiles into DIR/relay/ when it stops.
+  const child = spawn(process.execPath, [...cpuProfArgs(args['cpu-prof'], 'relay'), '--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     // Every process listens (PORT 0: a free one) and, in production, verifies /metrics tokens.
     env: { ...process.env, DATABASE_URL: url, NATS_URL: natsUrl, ROLES: 'relay', LOG_LEVEL: 'info', APP_ENV: 'production', PORT: '0', JWT_SECRET: 'bench-relay-secret-0123456789-abcdefghijkl' },

@@ -7,12 +7,11 @@
  * listed in `children`; `killChildren` is on every exit path of run.ts.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { freePort, startProc, startTs, stopAll, type Proc } from '../common/processes.js';
+import { cpuProfArgs, startTs, stopAll, type Proc } from '../common/processes.js';
+import { PrivateRedis } from '../common/redis.js';
 import type { Command } from './load.js';
 import { args } from './options.js';
 
@@ -81,46 +80,12 @@ export class LoadProc {
   }
 }
 
-/** A redis-server of one target alone (no persistence), so its INFO commandstats are that target's. */
-export class PrivateRedis {
-  private constructor(
-    readonly proc: Proc,
-    readonly port: number,
-    readonly dir: string,
-  ) {}
-
-  static async start(name: string): Promise<PrivateRedis> {
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'bench-rest-redis-'));
-    const proc = startProc(name, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], {});
-    children.push(proc);
-    dirs.push(dir);
-    await proc.waitFor((l) => l.includes('Ready to accept connections'), 20_000);
-    return new PrivateRedis(proc, port, dir);
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  /** Calls per command so far (INFO commandstats). */
-  async commandStats(): Promise<Record<string, number>> {
-    const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await r.connect();
-    try {
-      const text = await r.info('commandstats');
-      const out: Record<string, number> = {};
-      for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
-      return out;
-    } finally {
-      r.disconnect();
-    }
-  }
-
-  async stop(): Promise<void> {
-    await this.proc.stop();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
+/** A private redis-server of one target (its INFO commandstats are that target's), ended on every exit path. */
+export async function privateRedis(name: string): Promise<PrivateRedis> {
+  const redis = await PrivateRedis.start(name);
+  children.push(redis.proc);
+  dirs.push(redis.dir);
+  return redis;
 }
 
 /** A measured server: its process, port, real pid, and the redis-server it reads from, if any. */
@@ -135,7 +100,7 @@ export interface Server {
 /** Starts a server (under tsx) and waits for its `ready` log code, which carries its port. */
 export async function startServer(name: string, script: string, env: Record<string, string>, ready = 'BenchListening'): Promise<Server> {
   // --cpu-prof: each server writes V8 CPU profiles (one per thread: tsx's loader has one) when it exits (stopped with SIGTERM).
-  const nodeArgs = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(args['cpu-prof'], name)}`] : [];
+  const nodeArgs = cpuProfArgs(args['cpu-prof'], name);
   if (name === 'gateway' && args['gateway-node-args']) nodeArgs.push(...args['gateway-node-args'].split(' ').filter(Boolean));
   const proc = startTs(name, script, env, nodeArgs);
   children.push(proc);
