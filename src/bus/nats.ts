@@ -11,8 +11,8 @@ import { natsServers } from './servers.js';
 
 /**
  * How long one pull request of a long-running consumer lasts (`consume({ expires })`).
- * JetStream sends a heartbeat every half of it, and nats.js starts the pull over (and an
- * ordered consumer recreates itself) after two are missed: when the cluster node holding a
+ * JetStream sends a heartbeat every half of it, and nats.js starts the pull over after two
+ * are missed (a stream reader ends then, stream-reader.ts): when the cluster node holding a
  * consumer dies, this is about how long its reader stays silent before it carries on from
  * another node. nats.js's default, 30 s, stalled the live feed, the invalidator and ingest
  * for 25 s after losing a node (test/deploy/nats-cluster.test.ts); an idle consumer costs

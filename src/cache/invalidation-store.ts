@@ -5,9 +5,10 @@
  * the interfaces, so its rules (resume, reset, rewind) are testable without servers.
  */
 import { Redis } from 'ioredis';
-import { DeliverPolicy, type ConsumerMessages, type NatsConnection } from 'nats';
-import { PULL_EXPIRES_MS } from '../bus/nats.js';
+import type { NatsConnection } from 'nats';
+import { StreamReader } from '../bus/stream-reader.js';
 import { Streams } from '../domain/events.js';
+import type { Logger } from '../observability/log.js';
 import { cacheKeys, type CacheKeys } from './keys.js';
 import { INVALIDATE, RESET } from './scripts.js';
 
@@ -39,7 +40,10 @@ export interface StreamMessage {
 export interface ChangeSource {
   /** First and last sequence the stream holds. */
   bounds(): Promise<{ first: number; last: number }>;
-  /** The stream's messages from `from` on, in order, until `stop` is called. */
+  /**
+   * The stream's messages from `from` on, in order, until `stop` is called, or until they
+   * end by themselves (the reader could not go on): the invalidator then reads again.
+   */
   read(from: number): Promise<{ messages: AsyncIterable<StreamMessage>; stop(): void }>;
 }
 
@@ -124,12 +128,17 @@ export class RedisInvalidationStore implements InvalidationStore {
   }
 }
 
-/** Stream GRANTS through JetStream: an ordered consumer from any sequence. */
+/**
+ * Stream GRANTS through JetStream: a reader from any sequence (bus/stream-reader.ts). Its
+ * messages end by themselves when the reader's consumer cannot go on (the invalidator then
+ * reads on from its position).
+ */
 export class NatsChangeSource implements ChangeSource {
   constructor(
     private readonly nc: NatsConnection,
     /** Messages JetStream hands over ahead of the invalidator. */
     private readonly prefetch: number,
+    private readonly log: Logger,
   ) {}
 
   async bounds(): Promise<{ first: number; last: number }> {
@@ -138,11 +147,10 @@ export class NatsChangeSource implements ChangeSource {
   }
 
   async read(from: number): Promise<{ messages: AsyncIterable<StreamMessage>; stop(): void }> {
-    const consumer = await this.nc.jetstream().consumers.get(Streams.grants, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from });
-    const consumed: ConsumerMessages = await consumer.consume({ max_messages: this.prefetch, expires: PULL_EXPIRES_MS });
+    const reader = await StreamReader.open(this.nc, Streams.grants, from, { prefetch: this.prefetch, reader: 'invalidator', log: this.log });
     async function* messages(): AsyncIterable<StreamMessage> {
-      for await (const m of consumed) yield { seq: m.seq, subject: m.subject, data: m.data, pending: m.info.pending };
+      for await (const m of reader) yield { seq: m.seq, subject: m.subject, data: m.data, pending: m.info.pending };
     }
-    return { messages: messages(), stop: () => consumed.stop() };
+    return { messages: messages(), stop: () => reader.stop() };
   }
 }

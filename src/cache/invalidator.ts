@@ -166,6 +166,12 @@ export class Invalidator {
         }
       }
       if (broke && !this.stopped) throw new Restart('reset');
+      if (!this.stopped) {
+        // The source ended by itself (its consumer could not go on): read on from the
+        // position, after a pause when this read applied nothing.
+        if (this.position < from) await sleep(RESTART_MS, this.stopping.signal);
+        throw new Restart(this.position + 1);
+      }
     } finally {
       clearInterval(check);
       reading.stop();

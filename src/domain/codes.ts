@@ -36,6 +36,8 @@ export const LogCode = {
   NatsReconnected: 'NatsReconnected',
   NatsError: 'NatsError',
   StreamConfigured: 'StreamConfigured',
+  StreamReaderEnded: 'StreamReaderEnded',
+  StreamReaderNotice: 'StreamReaderNotice',
   // capture (relay)
   RelayLeaderAcquired: 'RelayLeaderAcquired',
   RelayLeaderLost: 'RelayLeaderLost',

@@ -8,12 +8,12 @@
  * Each message is decoded and checked once (decode.ts); frames are built once per event,
  * not per client.
  */
-import { ConsumerEvents, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import { LogCode } from '../domain/codes.js';
 import { Streams, Subjects } from '../domain/events.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { PULL_EXPIRES_MS } from '../bus/nats.js';
+import { StreamReader } from '../bus/stream-reader.js';
 import { ensureGrantsStream, isNotFound, type GrantsStreamOptions } from '../bus/streams.js';
 import { backoffDelay } from '../domain/backoff.js';
 import { sleep } from '../lifecycle/retry.js';
@@ -42,22 +42,18 @@ const REPLAYS_WAITING = 256;
  * GATEWAY_REPLAY_WINDOW events: events carry whole grants, a count alone would not bound it.
  */
 const WINDOW_CHARS = 8_000_000;
-/** Heartbeats missed in a row after which the live consumer counts as failed. */
-const MISSED_HEARTBEATS = 2;
 
 export class GrantFeed implements ChangeFeed {
   /** Stream sequence of the last message handed to the listeners. */
   head = 0;
   /** True from `start` until the feed stops or fails. */
   live = false;
-  private messages: ConsumerMessages | undefined;
+  private reader: StreamReader | undefined;
   private readonly js: JetStreamClient;
   private jsm: JetStreamManager | undefined;
   private done: Promise<void> | undefined;
   private readonly stopping = new AbortController();
   private readonly replays = new Semaphore(REPLAYS_AT_ONCE, REPLAYS_WAITING);
-  /** Why the live consumer was ended by the watch in `consume`. */
-  private failure: Error | undefined;
   private waiters: { seq: number; resolve: () => void }[] = [];
   private readonly listeners: FeedListener[] = [];
   /**
@@ -102,38 +98,25 @@ export class GrantFeed implements ChangeFeed {
   }
 
   /**
-   * An ordered consumer from the sequence after `head`: it rides out NATS restarts by
-   * itself. The client library keeps retrying a consumer whose stream is gone without
-   * ending the iterator; the watch below ends it instead, so that `run` restarts the feed
-   * (and says so) once the stream is back.
+   * A reader from the sequence after `head` (bus/stream-reader.ts): it ends, saying why,
+   * when its consumer cannot go on (a cluster node lost, the stream deleted, NATS gone for
+   * longer than heartbeats allow), and `run` restarts the feed from the new head.
    */
-  private async consume(): Promise<ConsumerMessages> {
+  private async consume(): Promise<StreamReader> {
     await this.jsm!.streams.info(Streams.grants);
-    const consumer = await this.js.consumers.get(Streams.grants, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.head + 1 });
-    // The server heartbeats an idle pull every half of `expires`: a silent consumer is noticed within seconds.
-    const messages = await consumer.consume({ max_messages: LIVE_PREFETCH, expires: PULL_EXPIRES_MS });
-    this.messages = messages;
-    void (async () => {
-      for await (const status of await messages.status()) {
-        const gone = status.type === ConsumerEvents.StreamNotFound || status.type === ConsumerEvents.ConsumerDeleted;
-        const silent = status.type === ConsumerEvents.HeartbeatsMissed && Number(status.data) >= MISSED_HEARTBEATS;
-        if (gone || silent) {
-          this.failure = new Error(`the GRANTS consumer reported ${status.type} (${String(status.data)})`);
-          messages.stop();
-          return;
-        }
-      }
-    })().catch(() => undefined);
-    return messages;
+    const reader = await StreamReader.open(this.nc, Streams.grants, this.head + 1, { prefetch: LIVE_PREFETCH, reader: 'gateway feed', log: this.log });
+    this.reader = reader;
+    if (this.stopping.signal.aborted) reader.stop();
+    return reader;
   }
 
-  private async run(first: ConsumerMessages): Promise<void> {
-    let messages: ConsumerMessages | undefined = first;
+  private async run(first: StreamReader): Promise<void> {
+    let reader: StreamReader | undefined = first;
     for (let attempt = 0; !this.stopping.signal.aborted; attempt++) {
       try {
-        messages ??= await this.consume();
+        reader ??= await this.consume();
         this.live = true;
-        for await (const m of messages) {
+        for await (const m of reader) {
           attempt = 0;
           this.head = m.seq;
           const item = this.decode(m.seq, m.subject, m.data);
@@ -142,12 +125,11 @@ export class GrantFeed implements ChangeFeed {
           if (this.waiters.length) this.release();
         }
         if (this.stopping.signal.aborted) return;
-        const failure = this.failure ?? new Error('the GRANTS consumer ended');
-        this.failure = undefined;
-        throw failure;
+        throw reader.failure ?? new Error('the GRANTS consumer ended');
       } catch (err) {
         this.live = false;
-        messages = undefined;
+        reader?.stop();
+        reader = undefined;
         if (this.stopping.signal.aborted) return;
         this.metrics.feedRestarts.inc();
         this.log.error({ code: LogCode.GatewayFeedFailed, err, head: this.head }, 'GRANTS feed failed; restarting it from the sequence after the last delivered');
@@ -269,7 +251,7 @@ export class GrantFeed implements ChangeFeed {
 
   async stop(): Promise<void> {
     this.stopping.abort();
-    this.messages?.stop();
+    this.reader?.stop();
     await this.done;
   }
 

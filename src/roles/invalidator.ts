@@ -20,7 +20,7 @@ export async function startInvalidator(ctx: RoleContext): Promise<RunningRole> {
   const jsm = await nc.jetstreamManager();
   await ensureGrantsStream(jsm, { maxAgeMs: config.GRANTS_MAX_AGE, replicas: config.NATS_STREAM_REPLICAS }, log);
   const store = new RedisInvalidationStore(config.REDIS_URL, config.CACHE_PREFIX, config.CACHE_TOMBSTONE_TTL);
-  const source = new NatsChangeSource(nc, BATCH_SIZE * 2);
+  const source = new NatsChangeSource(nc, BATCH_SIZE * 2, log);
   const invalidator = new Invalidator(store, source, { batchSize: BATCH_SIZE, fillWindowMs: fillWindowMs(config.CACHE_TOMBSTONE_TTL) }, log, metrics);
 
   const probe: InvalidatorProbe = {

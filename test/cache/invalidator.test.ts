@@ -67,6 +67,8 @@ class FakeStore implements InvalidationStore {
 /** A stream holding `first..last`; every read delivers to the end, then waits until stopped. */
 class FakeSource implements ChangeSource {
   readonly reads: number[] = [];
+  /** Where the first read ends by itself, as a reader whose consumer died does (none: it does not). */
+  endFirstReadAfter: number | undefined;
   constructor(
     private readonly first: number,
     private readonly last: number,
@@ -80,8 +82,12 @@ class FakeSource implements ChangeSource {
     let stop!: () => void;
     const stopped = new Promise<void>((resolve) => (stop = resolve));
     const { first, last, message } = this;
+    const endAfter = this.reads.length === 1 ? this.endFirstReadAfter : undefined;
     async function* messages(): AsyncIterable<StreamMessage> {
-      for (let seq = Math.max(from, first); seq <= last; seq++) yield { ...message(seq), pending: last - seq };
+      for (let seq = Math.max(from, first); seq <= last; seq++) {
+        yield { ...message(seq), pending: last - seq };
+        if (seq === endAfter) return;
+      }
       await stopped;
     }
     return { messages: messages(), stop };
@@ -125,6 +131,19 @@ describe('invalidator', () => {
     await inv.stop();
     expect(source.reads).toEqual([1, 3]);
     expect(store.tombstones).toEqual(new Map([[idOf(0), 9], [idOf(1), 10], [idOf(2), 8]]));
+  });
+
+  it('invalidator - a read that ends by itself (its consumer died) is read again from after the last applied event: the unapplied part of a batch is not lost', async () => {
+    const store = new FakeStore();
+    store.wm = 0;
+    const source = new FakeSource(1, 10);
+    source.endFirstReadAfter = 6;
+    const inv = invalidator(store, source);
+    inv.start();
+    await store.reached(10);
+    await inv.stop();
+    expect(source.reads).toEqual([1, 5]);
+    expect(store.calls).toEqual(['invalidate 1-4', 'invalidate 5-8', 'invalidate 9-10']);
   });
 
   it('invalidator - a watermark older than the stream keeps: the cache is emptied twice, around the fill window, and restarts at the head', async () => {

@@ -1,0 +1,194 @@
+/**
+ * Reads a stream in order from a sequence through an ephemeral pull consumer of its own,
+ * and ends by itself, saying why (`failure`), as soon as that consumer cannot be trusted to
+ * go on: its owner (the gateway's feed, the invalidator) then opens a new reader from the
+ * sequence after the last it handled. The reader never skips or repeats a message.
+ *
+ * nats.js's ordered consumer does the same job, but it was seen stalling for 30 s, once for
+ * more than a minute, after the cluster node holding it was killed (test/deploy/
+ * nats-cluster.test.ts): the client library stops watching heartbeats while disconnected
+ * and then asks after the dead consumer until a request finally says it is gone. Its own
+ * recreation loop cannot be called off either, so a consumer recreated after its reader
+ * was stopped would deliver the stream to nobody. Here the consumer is ours to delete.
+ *
+ * # When a reader ends (failure)
+ * - Two server heartbeats missed in a row (JetStream sends one every half of `expires`).
+ * - The consumer or the stream is gone (the library's `abort_on_missing_resource`).
+ * - A delivery out of sequence: a message was lost in flight (a reconnect).
+ * - A stall: the owner has waited `stallMs` for a message while the stream holds one after
+ *   the last delivered (checked against stream info only while the owner waits that long,
+ *   so a busy owner or an idle stream costs nothing but one stream info per check).
+ *
+ * # Lifecycle
+ * `open` creates the consumer and starts pulling; iterate once; `stop` ends the iteration
+ * and deletes the consumer (best effort: an ephemeral consumer also goes by itself after
+ * INACTIVE_MS without a pull, e.g. when its process dies). Idempotent.
+ */
+import { AckPolicy, ConsumerEvents, DeliverPolicy, nanos, type ConsumerMessages, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
+import { LogCode } from '../domain/codes.js';
+import type { Logger } from '../observability/log.js';
+import { PULL_EXPIRES_MS } from './nats.js';
+
+/** How long the owner may wait for a message the stream already holds before the reader ends. */
+export const STALL_MS = 3_000;
+/** Heartbeats missed in a row after which the reader ends. */
+const MISSED_HEARTBEATS = 2;
+/**
+ * Deadline of the reader's own JetStream requests (create, look up, delete its consumer;
+ * the stall check's stream info). While a lost node's place is being taken, requests go
+ * unanswered: a short deadline asks again sooner once the cluster answers (nats.js's
+ * default, 5 s, added up to 5 s to the feed's pause in test/deploy/nats-cluster.test.ts).
+ */
+const REQUEST_TIMEOUT_MS = 2_000;
+/** A consumer nobody pulls from for this long is removed by the server. */
+const INACTIVE_MS = 60_000;
+/** The library's notices worth a log line (its debug events are not). */
+const NOTICES = new Set<string>(Object.values(ConsumerEvents));
+
+export class StreamReaderError extends Error {
+  override name = 'StreamReaderError';
+}
+
+export interface StreamReaderOptions {
+  /** Messages the server hands over ahead of the owner. */
+  prefetch: number;
+  /** Who reads, for the log (`gateway feed`, `invalidator`). */
+  reader: string;
+  log: Logger;
+  /** Overrides STALL_MS (tests). */
+  stallMs?: number;
+}
+
+export class StreamReader implements AsyncIterable<JsMsg> {
+  /** Why the reader ended by itself; undefined while it runs or after `stop`. */
+  failure: StreamReaderError | undefined;
+  /** Stream sequence of the last message handed to the owner. */
+  position: number;
+  private delivered = 0;
+  /** Since when the owner waits for the next message; undefined while it handles one. */
+  private waitingSince: number | undefined;
+  private checking = false;
+  private stopped = false;
+  private ended = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly stallMs: number;
+
+  private constructor(
+    private readonly jsm: JetStreamManager,
+    private readonly stream: string,
+    /** The consumer's name. */
+    readonly consumer: string,
+    private readonly messages: ConsumerMessages,
+    from: number,
+    private readonly options: StreamReaderOptions,
+  ) {
+    this.position = from - 1;
+    this.stallMs = options.stallMs ?? STALL_MS;
+    this.timer = setInterval(() => void this.check(), Math.max(100, this.stallMs / 3));
+    this.timer.unref();
+    void this.watch();
+  }
+
+  /** A reader of `stream` from sequence `from` (a sequence past the end waits for it). */
+  static async open(nc: NatsConnection, stream: string, from: number, options: StreamReaderOptions): Promise<StreamReader> {
+    const jsm = await nc.jetstreamManager({ timeout: REQUEST_TIMEOUT_MS, checkAPI: false });
+    const info = await jsm.consumers.add(stream, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: Math.max(1, from),
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: nanos(INACTIVE_MS),
+    });
+    try {
+      const consumer = await nc.jetstream({ timeout: REQUEST_TIMEOUT_MS }).consumers.get(stream, info.name);
+      const messages = await consumer.consume({ max_messages: options.prefetch, expires: PULL_EXPIRES_MS, abort_on_missing_resource: true });
+      return new StreamReader(jsm, stream, info.name, messages, from, options);
+    } catch (err) {
+      await jsm.consumers.delete(stream, info.name).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<JsMsg> {
+    const source = this.messages[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        this.waitingSince = Date.now();
+        let next: IteratorResult<JsMsg>;
+        try {
+          next = await source.next();
+        } catch (err) {
+          this.fail(`the consumer failed: ${(err as Error).message}`);
+          return;
+        }
+        this.waitingSince = undefined;
+        if (next.done || this.stopped || this.failure) return;
+        const m = next.value;
+        if (m.info.deliverySequence !== this.delivered + 1) {
+          this.fail(`delivery ${m.info.deliverySequence} came after ${this.delivered}: a message was lost in flight`);
+          return;
+        }
+        this.delivered++;
+        this.position = m.seq;
+        yield m;
+      }
+    } finally {
+      this.waitingSince = undefined;
+      this.end();
+    }
+  }
+
+  /** Ends the iteration and deletes the consumer. */
+  stop(): void {
+    this.stopped = true;
+    this.end();
+  }
+
+  private fail(reason: string): void {
+    if (this.stopped || this.failure) return;
+    this.failure = new StreamReaderError(`${this.options.reader}: ${reason} (stream ${this.stream}, consumer ${this.consumer}, position ${this.position})`);
+    this.options.log.warn({ code: LogCode.StreamReaderEnded, reader: this.options.reader, stream: this.stream, consumer: this.consumer, position: this.position, reason }, 'stream reader ended; its owner reads on from the position');
+    this.end();
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearInterval(this.timer);
+    this.messages.stop();
+    void this.jsm.consumers.delete(this.stream, this.consumer).catch(() => undefined);
+  }
+
+  /** The library's notices: logged; missed heartbeats end the reader. */
+  private async watch(): Promise<void> {
+    try {
+      for await (const status of await this.messages.status()) {
+        if (!NOTICES.has(status.type)) continue;
+        this.options.log.warn({ code: LogCode.StreamReaderNotice, reader: this.options.reader, stream: this.stream, consumer: this.consumer, notice: status.type, data: status.data, position: this.position }, 'stream reader notice');
+        if (status.type === ConsumerEvents.HeartbeatsMissed && Number(status.data) >= MISSED_HEARTBEATS) this.fail(`${String(status.data)} heartbeats missed`);
+      }
+    } catch {
+      // The status iterator ends with the messages.
+    }
+  }
+
+  /** A stall: the owner has waited stallMs while the stream holds a message past the position. */
+  private async check(): Promise<void> {
+    const waitingSince = this.waitingSince;
+    if (this.checking || this.ended || waitingSince === undefined || Date.now() - waitingSince < this.stallMs) return;
+    this.checking = true;
+    try {
+      const position = this.position;
+      const last = (await this.jsm.streams.info(this.stream)).state.last_seq;
+      // Still waiting since then, with nothing delivered meanwhile.
+      if (last > position && this.waitingSince === waitingSince && this.position === position) {
+        this.fail(`nothing delivered for ${Date.now() - waitingSince} ms while the stream holds up to ${last}`);
+      }
+    } catch {
+      // The stream does not answer (no leader yet): nothing to compare; the next check asks again.
+    } finally {
+      this.checking = false;
+    }
+  }
+}
