@@ -118,9 +118,16 @@ describe('deploy - NATS cluster', () => {
   });
 
   it('deploy - the leader of GRANTS killed mid-load and brought back: every change reaches clients exactly once, in order; ingest and the invalidator ride through', async () => {
-    onTestFailed(() => {
+    onTestFailed(async () => {
       for (const c of children) console.error(`--- ${c.proc.spawnargs.join(' ')}\n${c.lines.slice(-15).join('\n')}`);
       for (const n of cluster.nodes) console.error(`--- nats ${n.name}\n${n.lines.slice(-10).join('\n')}`);
+      // Where stream GRANTS and its consumers stand (which node leads each, how far each got).
+      const jsm = await nc.jetstreamManager({ timeout: 5_000 });
+      const info = await jsm.streams.info('GRANTS').catch((err: Error) => err);
+      console.error(`--- GRANTS: ${info instanceof Error ? info.message : JSON.stringify({ leader: info.cluster?.leader, replicas: info.cluster?.replicas, last: info.state.last_seq })}`);
+      for await (const ci of jsm.consumers.list('GRANTS')) {
+        console.error(`consumer ${ci.name}: ${JSON.stringify({ leader: ci.cluster?.leader, delivered: ci.delivered.stream_seq, pending: ci.num_pending, waiting: ci.num_waiting, ackPending: ci.num_ack_pending })}`);
+      }
     });
     const t0 = Date.now();
     const phases: string[] = [];
@@ -202,6 +209,7 @@ describe('deploy - NATS cluster', () => {
     expect(publishedInOutage, 'records published while the node was down').toBeGreaterThan(0);
 
     expect((await load).committed).toBe(WRITERS * TRANSACTIONS);
+    const loadDoneAt = Date.now();
     phase('load done');
     await scraping;
     await scraper.close();
@@ -230,9 +238,16 @@ describe('deploy - NATS cluster', () => {
     }
 
     phase('clients checked');
+    // While the writers commit, a silence is the live feed's failover; after them, events
+    // come only from ingest (records in flight on the lost node return after INGEST_ACK_WAIT).
     let longestGap = 0;
-    for (let i = 1; i < arrivals.length; i++) longestGap = Math.max(longestGap, arrivals[i]! - arrivals[i - 1]!);
-    phase(`longest silence of a client ${(longestGap / 1000).toFixed(1)}s`);
+    let longestLoadGap = 0;
+    for (let i = 1; i < arrivals.length; i++) {
+      const gap = arrivals[i]! - arrivals[i - 1]!;
+      longestGap = Math.max(longestGap, gap);
+      if (arrivals[i]! <= loadDoneAt) longestLoadGap = Math.max(longestLoadGap, gap);
+    }
+    phase(`longest silence of a client under load ${(longestLoadGap / 1000).toFixed(1)}s, at all ${(longestGap / 1000).toFixed(1)}s`);
     // The invalidator applied every event: its watermark reached the end of the stream.
     const redis = new Redis(REDIS_URL);
     try {
