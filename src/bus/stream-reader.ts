@@ -16,15 +16,16 @@
  * - The consumer or the stream is gone (the library's `abort_on_missing_resource`).
  * - A delivery out of sequence: a message was lost in flight (a reconnect).
  * - A stall: the owner has waited `stallMs` for a message while the stream holds one after
- *   the last delivered (checked against stream info only while the owner waits that long,
- *   so a busy owner or an idle stream costs nothing but one stream info per check).
+ *   the last delivered (asked of the stream only while the owner waits that long: a busy
+ *   owner costs nothing, an idle stream one "next message after" request a second).
  *
  * # Lifecycle
  * `open` creates the consumer and starts pulling; iterate once; `stop` ends the iteration
  * and deletes the consumer (best effort: an ephemeral consumer also goes by itself after
  * INACTIVE_MS without a pull, e.g. when its process dies). Idempotent.
  */
-import { AckPolicy, ConsumerEvents, DeliverPolicy, nanos, type ConsumerMessages, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
+import { AckPolicy, ConsumerEvents, DeliverPolicy, nanos, type ConsumerMessages, type JetStreamManager, type JsMsg, type MsgRequest, type NatsConnection } from 'nats';
+import { isNotFound } from './streams.js';
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 import { PULL_EXPIRES_MS } from './nats.js';
@@ -64,6 +65,8 @@ export class StreamReader implements AsyncIterable<JsMsg> {
   failure: StreamReaderError | undefined;
   /** Stream sequence of the last message handed to the owner. */
   position: number;
+  /** Stall checks that asked the stream (tests await them). */
+  stallChecks = 0;
   private delivered = 0;
   /** Since when the owner waits for the next message; undefined while it handles one. */
   private waitingSince: number | undefined;
@@ -180,13 +183,19 @@ export class StreamReader implements AsyncIterable<JsMsg> {
     this.checking = true;
     try {
       const position = this.position;
-      const last = (await this.jsm.streams.info(this.stream)).state.last_seq;
+      this.stallChecks++;
+      // The first message after the position, if the stream holds one (not its last
+      // sequence: that stays where it was when messages are deleted).
+      const next = await this.jsm.streams.getMessage(this.stream, { seq: position + 1, next_by_subj: '>' } as unknown as MsgRequest).catch((err: unknown) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      });
       // Still waiting since then, with nothing delivered meanwhile.
-      if (last > position && this.waitingSince === waitingSince && this.position === position) {
-        this.fail(`nothing delivered for ${Date.now() - waitingSince} ms while the stream holds up to ${last}`);
+      if (next && this.waitingSince === waitingSince && this.position === position) {
+        this.fail(`nothing delivered for ${Date.now() - waitingSince} ms while the stream holds ${next.seq}`);
       }
     } catch {
-      // The stream does not answer (no leader yet): nothing to compare; the next check asks again.
+      // The stream does not answer (no leader yet): the next check asks again.
     } finally {
       this.checking = false;
     }

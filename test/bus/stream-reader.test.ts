@@ -72,6 +72,22 @@ describe('bus - stream reader', () => {
       await expect.poll(async () => (await jsm.consumers.list(STREAM).next()).map((c) => c.name), { timeout: 5_000 }).not.toContain(reader.consumer);
     });
 
+    it('stream reader - messages deleted after its position are no stall: it waits through several checks and hands over the next one published', async () => {
+      const jsm = await nc.jetstreamManager();
+      const last = (await jsm.streams.info(STREAM)).state.last_seq;
+      await publish(nc, 100, 2);
+      await jsm.streams.deleteMessage(STREAM, last + 1);
+      await jsm.streams.deleteMessage(STREAM, last + 2);
+      const reader = await StreamReader.open(nc, STREAM, last + 1, { prefetch: 4, reader: 'test', log: testLog, stallMs: 200 });
+      const seqs = read(reader, () => false);
+      // The stream's last sequence is past the position, but no message is there to deliver.
+      await expect.poll(() => reader.stallChecks, { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(3);
+      expect(reader.failure).toBeUndefined();
+      await publish(nc, 102, 1);
+      expect(await seqs).toEqual([last + 3]);
+      expect(reader.failure).toBeUndefined();
+    });
+
     it('stream reader - a consumer deleted under it ends the reader with its reason, and nothing was handed over twice', async () => {
       const jsm = await nc.jetstreamManager();
       const reader = await StreamReader.open(nc, STREAM, 1, { prefetch: 4, reader: 'test', log: testLog, stallMs: 1_000 });
