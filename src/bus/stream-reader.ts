@@ -2,7 +2,8 @@
  * Reads a stream in order from a sequence through an ephemeral pull consumer of its own,
  * and ends by itself, saying why (`failure`), as soon as that consumer cannot be trusted to
  * go on: its owner (the gateway's feed, the invalidator) then opens a new reader from the
- * sequence after the last it handled. The reader never skips or repeats a message.
+ * sequence after the last it handled (a replay for a resuming client too, three readers at
+ * most). The reader never skips or repeats a message.
  *
  * nats.js's ordered consumer does the same job, but it was seen stalling for 30 s, once for
  * more than a minute, after the cluster node holding it was killed (test/deploy/
@@ -56,6 +57,8 @@ export interface StreamReaderOptions {
   /** Who reads, for the log (`gateway feed`, `invalidator`). */
   reader: string;
   log: Logger;
+  /** Only the messages of this subject (a replay of one grant). */
+  filterSubject?: string;
   /** Overrides STALL_MS (tests). */
   stallMs?: number;
 }
@@ -102,9 +105,11 @@ export class StreamReader implements AsyncIterable<JsMsg> {
       mem_storage: true,
       num_replicas: 1,
       inactive_threshold: nanos(INACTIVE_MS),
+      ...(options.filterSubject ? { filter_subject: options.filterSubject } : {}),
     });
     try {
-      const consumer = await nc.jetstream({ timeout: REQUEST_TIMEOUT_MS }).consumers.get(stream, info.name);
+      // From the info of the create: no second request (the watch below covers a consumer gone).
+      const consumer = nc.jetstream({ timeout: REQUEST_TIMEOUT_MS }).consumers.getPullConsumerFor(info);
       const messages = await consumer.consume({ max_messages: options.prefetch, expires: PULL_EXPIRES_MS, abort_on_missing_resource: true });
       return new StreamReader(jsm, stream, info.name, messages, from, options);
     } catch (err) {
@@ -186,7 +191,7 @@ export class StreamReader implements AsyncIterable<JsMsg> {
       this.stallChecks++;
       // The first message after the position, if the stream holds one (not its last
       // sequence: that stays where it was when messages are deleted).
-      const next = await this.jsm.streams.getMessage(this.stream, { seq: position + 1, next_by_subj: '>' } as unknown as MsgRequest).catch((err: unknown) => {
+      const next = await this.jsm.streams.getMessage(this.stream, { seq: position + 1, next_by_subj: this.options.filterSubject ?? '>' } as unknown as MsgRequest).catch((err: unknown) => {
         if (isNotFound(err)) return undefined;
         throw err;
       });

@@ -8,7 +8,7 @@
  * Each message is decoded and checked once (decode.ts); frames are built once per event,
  * not per client.
  */
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
+import type { JetStreamManager, NatsConnection } from 'nats';
 import { LogCode } from '../domain/codes.js';
 import { Streams, Subjects } from '../domain/events.js';
 import type { Logger } from '../observability/log.js';
@@ -20,12 +20,14 @@ import { sleep } from '../lifecycle/retry.js';
 import { Semaphore } from '../lifecycle/semaphore.js';
 import { reportError } from '../observability/sentry.js';
 import { decodeEvent } from './decode.js';
-import type { ChangeFeed, FeedEvent, FeedItem, FeedListener, ReplayScope } from './types.js';
+import { ReplayInterruptedError, type ChangeFeed, type FeedEvent, type FeedItem, type FeedListener, type ReplayScope } from './types.js';
 
 /** Messages JetStream hands the live feed ahead of the listeners. */
 const LIVE_PREFETCH = 1_024;
 /** Messages a replay's consumer fetches ahead. */
 const REPLAY_PREFETCH = 512;
+/** Readers a replay opens at most, each from where the one before ended. */
+const REPLAY_READERS = 3;
 /** Waiters for a sequence the feed has not reached, at most; beyond, `reached` does not wait. */
 const MAX_WAITERS = 1_000;
 /** Restarts of a failed feed: the first after at most this long, doubling up to the cap. */
@@ -49,7 +51,6 @@ export class GrantFeed implements ChangeFeed {
   /** True from `start` until the feed stops or fails. */
   live = false;
   private reader: StreamReader | undefined;
-  private readonly js: JetStreamClient;
   private jsm: JetStreamManager | undefined;
   private done: Promise<void> | undefined;
   private readonly stopping = new AbortController();
@@ -74,9 +75,7 @@ export class GrantFeed implements ChangeFeed {
     private readonly metrics: Metrics,
     /** GATEWAY_REPLAY_WINDOW: recent events kept for resumes (0: every replay reads the stream). */
     private readonly windowSize = 0,
-  ) {
-    this.js = nc.jetstream();
-  }
+  ) {}
 
   /** Adds a listener; every listener is added before `start`. */
   onEvent(listener: FeedListener): void {
@@ -229,24 +228,31 @@ export class GrantFeed implements ChangeFeed {
       });
       if (!last || last.seq <= since) return true;
     }
-    const consumer = await this.js.consumers.get(Streams.grants, {
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: since + 1,
-      ...(subject ? { filterSubjects: subject } : {}),
-    });
-    const messages = await consumer.consume({ max_messages: REPLAY_PREFETCH });
-    try {
-      for await (const m of messages) {
-        if (m.seq > until) return true;
-        const item = this.decode(m.seq, m.subject, m.data);
-        if (item.change && !each(item)) return false;
-        if (m.seq >= until || m.info.pending === 0) return true;
+    // A reader that ends midway (its consumer lost with a NATS node) is followed by another
+    // from where it got to, REPLAY_READERS in all; then the replay fails, incomplete.
+    let position = since;
+    let failure: Error | undefined;
+    for (let attempt = 0; attempt < REPLAY_READERS; attempt++) {
+      const reader = await StreamReader.open(this.nc, Streams.grants, position + 1, {
+        prefetch: REPLAY_PREFETCH,
+        reader: 'replay',
+        log: this.log,
+        ...(subject ? { filterSubject: subject } : {}),
+      });
+      try {
+        for await (const m of reader) {
+          if (m.seq > until) return true;
+          const item = this.decode(m.seq, m.subject, m.data);
+          if (item.change && !each(item)) return false;
+          if (m.seq >= until || m.info.pending === 0) return true;
+        }
+        position = reader.position;
+        failure = reader.failure;
+      } finally {
+        reader.stop();
       }
-      return true;
-    } finally {
-      messages.stop();
-      await consumer.delete().catch(() => undefined);
     }
+    throw new ReplayInterruptedError(`the replay ended at ${position}, before ${until}: ${failure?.message ?? 'stopped'}`, { cause: failure });
   }
 
   async stop(): Promise<void> {

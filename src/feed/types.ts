@@ -28,6 +28,15 @@ export interface SkippedEvent {
 
 export type FeedItem = FeedEvent | SkippedEvent;
 
+/**
+ * A replay from the stream ended before its last event (its consumer was lost with a NATS
+ * node or a restart): nothing was skipped, but the replay is not complete; asking again
+ * shortly succeeds once NATS answers.
+ */
+export class ReplayInterruptedError extends Error {
+  override name = 'ReplayInterruptedError';
+}
+
 /** Called for every message, in stream order; most listeners skip `change: undefined`. */
 export type FeedListener = (item: FeedItem) => void;
 

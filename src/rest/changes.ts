@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { HttpErrorCode } from '../domain/codes.js';
-import type { ChangeFeed } from '../feed/types.js';
+import { ReplayInterruptedError, type ChangeFeed } from '../feed/types.js';
 import { SemaphoreFullError } from '../lifecycle/semaphore.js';
 import { HttpError } from '../http/errors.js';
 import { describeIssues, parseQuery } from '../http/query.js';
@@ -79,6 +79,7 @@ export class ChangesRoute {
       });
     } catch (err) {
       if (err instanceof SemaphoreFullError) throw new HttpError(503, HttpErrorCode.Busy, 'too many replays of the stream at once; retry shortly', undefined, { 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) });
+      if (err instanceof ReplayInterruptedError) throw new HttpError(503, HttpErrorCode.Busy, 'the replay of the stream was interrupted (NATS changing hands); retry shortly', undefined, { 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) });
       throw err;
     }
     return out;
