@@ -26,18 +26,18 @@
  * INACTIVE_MS without a pull, e.g. when its process dies). Idempotent.
  */
 import { AckPolicy, ConsumerEvents, DeliverPolicy, nanos, type ConsumerMessages, type JetStreamManager, type JsMsg, type MsgRequest, type NatsConnection } from 'nats';
-import { isNotFound } from './streams.js';
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 import { PULL_EXPIRES_MS } from './nats.js';
+import { isNotFound } from './streams.js';
 
 /** How long the owner may wait for a message the stream already holds before the reader ends. */
 export const STALL_MS = 3_000;
 /** Heartbeats missed in a row after which the reader ends. */
 const MISSED_HEARTBEATS = 2;
 /**
- * Deadline of the reader's own JetStream requests (create, look up, delete its consumer;
- * the stall check's stream info). While a lost node's place is being taken, requests go
+ * Deadline of the reader's own JetStream requests (create and delete its consumer, the
+ * stall check's get of the next message). While a lost node's place is being taken, requests go
  * unanswered: a short deadline asks again sooner once the cluster answers (nats.js's
  * default, 5 s, added up to 5 s to the feed's pause in test/deploy/nats-cluster.test.ts).
  */
@@ -54,7 +54,7 @@ export class StreamReaderError extends Error {
 export interface StreamReaderOptions {
   /** Messages the server hands over ahead of the owner. */
   prefetch: number;
-  /** Who reads, for the log (`gateway feed`, `invalidator`). */
+  /** Who reads, for the log (`gateway feed`, `invalidator`, `replay`). */
   reader: string;
   log: Logger;
   /** Only the messages of this subject (a replay of one grant). */
