@@ -10,6 +10,8 @@
  * start at or before watermark + 1) and the invalidator rewinds to where that snapshot
  * was. A NATS durable consumer would keep a position that is right for NATS but wrong for a
  * Redis that lost writes; this one cannot disagree with the data it describes.
+ * When its read of the stream ends by itself (the reader's consumer was lost with a NATS
+ * node or restart, bus/stream-reader.ts), it reads on from the position.
  *
  * # Several invalidators
  * Each reads the whole stream in order from the watermark it found, so each one's position
