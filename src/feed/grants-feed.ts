@@ -102,7 +102,7 @@ export class GrantFeed implements ChangeFeed {
    * longer than heartbeats allow), and `run` restarts the feed from the new head.
    */
   private async consume(): Promise<StreamReader> {
-    await this.jsm!.streams.info(Streams.grants);
+    // A stream that is gone fails the consumer's creation: no need to ask for it first.
     const reader = await StreamReader.open(this.nc, Streams.grants, this.head + 1, { prefetch: LIVE_PREFETCH, reader: 'gateway feed', log: this.log });
     this.reader = reader;
     if (this.stopping.signal.aborted) reader.stop();

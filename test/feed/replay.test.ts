@@ -5,13 +5,13 @@
  * happening it fails with ReplayInterruptedError (REST answers 503 busy, the gateway asks
  * the client to resume again) rather than waiting on a dead consumer or passing for complete.
  */
-import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureGrantsStream } from '../../src/bus/streams.js';
 import { GrantFeed } from '../../src/feed/grants-feed.js';
 import { ReplayInterruptedError } from '../../src/feed/types.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { publishChangeEvent } from '../support/events.js';
 import { testLog } from '../support/log.js';
 import { PrivateNats } from '../support/nats.js';
 
@@ -20,21 +20,13 @@ let nats: PrivateNats;
 let nc: NatsConnection;
 let feed: GrantFeed;
 
-/** A change event as the relay publishes it. */
-async function publishEvent(): Promise<void> {
-  const id = randomUUID();
-  const now = new Date().toISOString();
-  const grant = { id, source: 's', externalId: id, title: 't', description: null, agency: null, url: null, minAmount: null, maxAmount: null, currency: 'AUD', openDate: null, closeDate: null, status: 'open', categories: [], locations: [], vicOutcomeDomain: null, version: 1, updatedAt: now };
-  await nc.jetstream().publish(`grants.changed.${id}`, new TextEncoder().encode(JSON.stringify({ op: 'insert', id, version: 1, grant, committedAt: now })));
-}
-
 const consumers = async () => (await (await nc.jetstreamManager()).consumers.list('GRANTS').next()).map((c) => c.name);
 
 beforeAll(async () => {
   nats = await PrivateNats.start();
   nc = await connect({ servers: nats.url });
   await ensureGrantsStream(await nc.jetstreamManager(), { maxAgeMs: 3_600_000, replicas: 1 }, testLog);
-  for (let i = 0; i < EVENTS; i++) await publishEvent();
+  for (let i = 0; i < EVENTS; i++) await publishChangeEvent(nc);
   feed = new GrantFeed(nc, { maxAgeMs: 3_600_000, replicas: 1 }, testLog, createMetrics());
   await feed.start();
 }, 60_000);

@@ -8,6 +8,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { randomUUID } from 'node:crypto';
 import { connect as natsConnect, type NatsConnection } from 'nats';
+import { publishChangeEvent } from '../support/events.js';
 import { PrivateNats } from '../support/nats.js';
 import { testLog } from '../support/log.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -50,14 +51,6 @@ function startGateway(env: Record<string, string> = {}): Promise<LocalGateway> {
   return startLocalGateway(loadConfig({ ...ENV, ...env }), nc, metrics);
 }
 
-/** A fake change event of about `size` bytes, published into GRANTS as the relay would. */
-async function publishEvent(size: number): Promise<void> {
-  const id = randomUUID();
-  const now = new Date().toISOString();
-  const grant = { id, source: 's', externalId: id, title: 't', description: 'x'.repeat(size), agency: null, url: null, minAmount: null, maxAmount: null, currency: 'AUD', openDate: null, closeDate: null, status: 'open', categories: [], locations: [], vicOutcomeDomain: null, version: 1, updatedAt: now };
-  await nc.jetstream().publish(`grants.changed.${id}`, new TextEncoder().encode(JSON.stringify({ seq: 1, op: 'insert', id, version: 1, grant, committedAt: now })));
-}
-
 const ended = (c: Client, code: number) => c.closed.then((r) => expect(r.code).toBe(code));
 
 // The phases below are functions of their own so that their clients are garbage once they
@@ -79,7 +72,7 @@ async function slowConsumers(viewer: string): Promise<number> {
   // first megabytes, then the gateway's own buffer passes its 64 KB bound.
   const killed = async () => (await metrics.wsSlowDisconnects.get()).values[0]?.value ?? 0;
   const before = await killed();
-  for (let i = 0; i < 2_000 && (await killed()) - before < slow.length; i++) await publishEvent(65_536);
+  for (let i = 0; i < 2_000 && (await killed()) - before < slow.length; i++) await publishChangeEvent(nc, 'x'.repeat(65_536));
   // The gateway closed each of them with 4009 (counted in navimpact_ws_slow_disconnects_total).
   expect((await killed()) - before).toBe(slow.length);
   for (const s of sockets) s.resume();
