@@ -31,6 +31,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseFilter } from '../../src/domain/filter.js';
 import { pageSql } from '../../src/rest/grants.js';
 import { SECRET, token } from '../gateway/harness.js';
+import { cpuShares, cpuSnapshot } from '../support/cpu.js';
 import { testLog } from '../support/log.js';
 import { PrivateNats } from '../support/nats.js';
 import type { Child } from '../support/process.js';
@@ -120,12 +121,28 @@ function scrapeFlow(connection: NatsConnection) {
   };
 }
 
-async function rate(flow: ReturnType<typeof scrapeFlow>, ms: number): Promise<number> {
+interface Window {
+  perSecond: number;
+  /** Records taken in, second by second: a pause shows as zeros, a slower ingest as lower counts throughout. */
+  series: number[];
+  /** Share of a core by process group over the window (test/support/cpu.ts). */
+  cpu: Record<string, number>;
+}
+
+async function rate(flow: ReturnType<typeof scrapeFlow>, ms: number, pids: Record<string, readonly number[]>): Promise<Window> {
   const from = await flow.ingested();
+  const cpuBefore = cpuSnapshot(pids);
   const started = performance.now();
-  await new Promise((r) => setTimeout(r, ms));
-  const to = await flow.ingested();
-  return (to - from) / ((performance.now() - started) / 1_000);
+  const series: number[] = [];
+  let last = from;
+  for (let t = 1_000; t <= ms; t += 1_000) {
+    await new Promise((r) => setTimeout(r, started + t - performance.now()));
+    const now = await flow.ingested();
+    series.push(now - last);
+    last = now;
+  }
+  const seconds = (performance.now() - started) / 1_000;
+  return { perSecond: (last - from) / seconds, series, cpu: cpuShares(cpuBefore, cpuSnapshot(pids), seconds) };
 }
 
 /** The plan nodes and execution time of REST's page statement for a new `q`, on the table as the load left it. */
@@ -146,6 +163,20 @@ async function explainSearch(url: string): Promise<{ nodes: string[]; executionM
   } finally {
     await c.end();
   }
+}
+
+/** The service's log lines at warn or above, counted by code. */
+function warningCodes(lines: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const line of lines) {
+    try {
+      const entry = JSON.parse(line) as { level?: number; code?: string };
+      if ((entry.level ?? 0) >= 40) counts[entry.code ?? 'none'] = (counts[entry.code ?? 'none'] ?? 0) + 1;
+    } catch {
+      counts['not-json'] = (counts['not-json'] ?? 0) + 1;
+    }
+  }
+  return counts;
 }
 
 describe('load - the database pool cannot be starved from outside', () => {
@@ -176,15 +207,19 @@ describe('load - the database pool cannot be starved from outside', () => {
 
     nc = await connect({ servers: nats.url });
     const flow = scrapeFlow(nc);
+    const pids = { service: [service.proc.pid!], test: [process.pid] };
     try {
       // Warm up (the stream fills, ingest's first batches), then ingest's capacity.
       await expect.poll(async () => flow.ingested(), { timeout: 60_000, interval: 200 }).toBeGreaterThan(2_000);
-      const capacity = await rate(flow, CAPACITY_MS);
+      const saturated = await rate(flow, CAPACITY_MS, pids);
+      const capacity = saturated.perSecond;
       // The scrapers' pace; the backlog of the saturated phase drains before the unloaded rate.
       const offered = OFFERED * capacity;
       flow.pace(offered);
       await expect.poll(async () => flow.waiting(), { timeout: 60_000, interval: 200 }).toBeLessThan(offered / 2);
-      const unloaded = await rate(flow, UNLOADED_MS);
+      const quiet = await rate(flow, UNLOADED_MS, pids);
+      const unloaded = quiet.perSecond;
+      const linesBeforeLoad = service.lines.length;
 
       const tokens = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => token({ sub: `load-${i}`, ttlSec: 3_600 })));
       const statuses = new Map<number, number>();
@@ -219,7 +254,8 @@ describe('load - the database pool cannot be starved from outside', () => {
           await new Promise((r) => setTimeout(r, 250));
         }
       })();
-      const loaded = await rate(flow, LOAD_MS);
+      const flooded = await rate(flow, LOAD_MS, pids);
+      const loaded = flooded.perSecond;
       const waitingAfterLoad = await flow.waiting();
       await Promise.all([...clients, probes]);
       const plan = await explainSearch(db.url);
@@ -239,6 +275,10 @@ describe('load - the database pool cannot be starved from outside', () => {
         latencyMs: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: Math.round(latencies[latencies.length - 1]!) },
         searchPlan: plan,
         health: { probes: health.length, not200: health.filter((h) => h.status !== 200), slowestMs: Math.round(Math.max(...health.map((h) => h.ms))) },
+        // Where the time went, for a report that fails: records a second and CPU by process.
+        series: { unloaded: quiet.series, loaded: flooded.series },
+        cpu: { saturated: saturated.cpu, unloaded: quiet.cpu, loaded: flooded.cpu },
+        serviceWarnings: warningCodes(service.lines.slice(linesBeforeLoad)),
       };
       testLog.info({ load: report }, 'load: result');
       process.stdout.write(`load: ${JSON.stringify(report)}\n`);
