@@ -23,7 +23,7 @@ import type { TemplatedApp } from '../http/uws.js';
 import { sleep } from '../lifecycle/retry.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { stateOf, type Held, type Socket } from './connection.js';
+import { slotsInUse, stateOf, type Held, type Socket } from './connection.js';
 import { Admission } from './admission.js';
 import { Delivery } from './delivery.js';
 import { Heartbeat } from './heartbeat.js';
@@ -123,6 +123,7 @@ export class Gateway {
         c.closed = true;
         this.subscriptions.released(ws as Socket);
         this.sockets.removed(ws as Socket);
+        c.release();
         log.debug({ session: c.session, code }, 'connection closed');
       },
     });
@@ -187,8 +188,11 @@ export class Gateway {
     return this.sockets.whenEmpty();
   }
 
-  /** Per-connection structures, for tests and the metrics frame. */
-  stats(): { sockets: number; subjects: number; replays: number; views: number; sse: number } {
-    return { sockets: this.sockets.open.size, subjects: this.sockets.subjects, replays: this.subscriptions.replaying, views: this.views.size, sse: this.sse.size };
+  /**
+   * Per-connection structures, for tests. `slots`: connection slots in use in the whole
+   * process (connection.ts), whichever gateway holds them.
+   */
+  stats(): { sockets: number; subjects: number; replays: number; views: number; sse: number; slots: number } {
+    return { sockets: this.sockets.open.size, subjects: this.sockets.subjects, replays: this.subscriptions.replaying, views: this.views.size, sse: this.sse.size, slots: slotsInUse() };
   }
 }

@@ -7,11 +7,11 @@ import { CloseCode, LogCode, closeReason, type FrameError } from '../domain/code
 import { serverFrame, type Ref } from '../domain/frames.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { stateOf, type Socket } from './connection.js';
+import { OpenSockets, stateOf, type Socket } from './connection.js';
 
 export class Sockets {
   /** Every connection whose `open` ran and whose close handler has not. */
-  readonly open = new Set<Socket>();
+  readonly open = new OpenSockets();
   /** Open (and upgrading) connections per token subject. */
   private readonly perSub = new Map<string, number>();
   private emptyWaiters: (() => void)[] = [];

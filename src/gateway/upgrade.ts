@@ -3,7 +3,6 @@
  * checked before anything is upgraded; a refusal is an HTTP answer (401, 403, 429, 503)
  * with an error body and is counted in `navimpact_ws_auth_failures_total{reason}`.
  */
-import { randomUUID } from 'node:crypto';
 import { tokenFromSubprotocols, parseBearer } from '../auth/bearer.js';
 import { TokenError, type TokenVerifier } from '../auth/verifier.js';
 import { RefusalReason, type AuthFailure } from '../domain/codes.js';
@@ -13,7 +12,7 @@ import { errorBody } from '../http/errors.js';
 import { statusLine } from '../http/status.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from '../http/uws.js';
 import type { Metrics } from '../observability/metrics.js';
-import { expiringAt, type Connection, type Held } from './connection.js';
+import { Connection, expiringAt, type Held } from './connection.js';
 import type { GatewayOptions } from './gateway.js';
 import type { Admission } from './admission.js';
 import type { Sockets } from './sockets.js';
@@ -58,25 +57,14 @@ export class Upgrades {
         }
         this.sockets.reserve(principal.sub);
         const now = Date.now();
-        const data: Connection = {
-          session: randomUUID(),
+        const data = new Connection({
           sub: principal.sub,
           role: principal.role,
           expiresAt: principal.expiresAt,
           expiringAt: expiringAt(now, principal.expiresAt, this.options.GATEWAY_EXPIRING_NOTICE),
-          expiringSent: false,
-          topics: undefined,
-          replaying: undefined,
-          waiting: undefined,
-          lastHeard: now,
-          lastPing: now,
+          now,
           allowance: this.burst,
-          allowanceAt: now,
-          closed: false,
-          closing: false,
-          pendingClose: undefined,
-          closeBy: 0,
-        };
+        });
         res.cork(() => res.upgrade({ c: data } satisfies Held, key, offered.offered ? SUBPROTOCOL : '', extensions, context));
       },
       (err: unknown) => {

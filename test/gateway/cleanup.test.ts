@@ -81,7 +81,7 @@ async function slowConsumers(viewer: string): Promise<number> {
   const codes = await Promise.all(slow.map((c) => c.closed));
   for (const { code } of codes) expect([4009, 1006]).toContain(code);
   await gateway.whenEmpty();
-  expect(gateway.stats()).toEqual({ sockets: 0, subjects: 0, replays: 0, views: 0, sse: 0 });
+  expect(gateway.stats()).toEqual({ sockets: 0, subjects: 0, replays: 0, views: 0, sse: 0, slots: 0 });
   await gateway.stop();
   return slow.length;
 }
@@ -91,7 +91,7 @@ async function shutdownWith(gateway: LocalGateway, viewer: string): Promise<{ cl
   const open = await Promise.all(Array.from({ length: 300 }, () => connect(gateway.port, { token: viewer })));
   await gateway.stop();
   for (const r of await Promise.all(open.map((c) => c.closed))) expect(r.code).toBe(1001);
-  expect(gateway.stats()).toEqual({ sockets: 0, subjects: 0, replays: 0, views: 0, sse: 0 });
+  expect(gateway.stats()).toEqual({ sockets: 0, subjects: 0, replays: 0, views: 0, sse: 0, slots: 0 });
   return { closed: open.length, next: await startGateway() };
 }
 
@@ -170,7 +170,7 @@ describe('cleanup', () => {
     // A reset is seen by the client at once and by the server a moment later.
     await gateway.whenEmpty();
     expect(await metrics.registry.getSingleMetricAsString('navimpact_ws_connections')).toMatch(/navimpact_ws_connections 0$/m);
-    expect(gateway.stats()).toEqual({ sockets: 0, subjects: 0, replays: 0, views: 0, sse: 0 });
+    expect(gateway.stats()).toEqual({ sockets: 0, subjects: 0, replays: 0, views: 0, sse: 0, slots: 0 });
     gc();
     gc();
     const heapAfter = process.memoryUsage().heapUsed;

@@ -3,7 +3,7 @@
  * topic functions must behave as one Set would, whatever the sequence of changes.
  */
 import { describe, expect, it } from 'vitest';
-import { addTopic, deleteTopic, hasTopic, topicCount, topicsOf, type Connection } from '../../src/gateway/connection.js';
+import { addTopic, deleteTopic, hasTopic, topicCount, topicsOf, type TopicHolder } from '../../src/gateway/connection.js';
 
 const TOPICS = ['grants', 'grant:1', 'grant:2', 'metrics', 'grants?status=open'];
 
@@ -22,7 +22,7 @@ describe('connection topics', () => {
   it('behave as a Set over 200 random sequences of adds and deletes', () => {
     for (let seed = 1; seed <= 200; seed++) {
       const next = random(seed);
-      const c = { topics: undefined } as Connection;
+      const c = { topics: undefined } as TopicHolder;
       const model = new Set<string>();
       for (let step = 0; step < 40; step++) {
         const topic = TOPICS[Math.floor(next() * TOPICS.length)]!;
@@ -40,7 +40,7 @@ describe('connection topics', () => {
   });
 
   it('hold a single topic without a Set, and a Set from the second', () => {
-    const c = { topics: undefined } as Connection;
+    const c = { topics: undefined } as TopicHolder;
     addTopic(c, 'grants');
     addTopic(c, 'grants');
     expect(c.topics).toBe('grants');
@@ -52,7 +52,7 @@ describe('connection topics', () => {
   });
 
   it('give a snapshot that can be iterated while the topics change', () => {
-    const c = { topics: undefined } as Connection;
+    const c = { topics: undefined } as TopicHolder;
     for (const t of TOPICS) addTopic(c, t);
     for (const t of topicsOf(c)) deleteTopic(c, t);
     expect(topicCount(c)).toBe(0);
