@@ -276,7 +276,7 @@ describe('load - the database pool cannot be starved from outside', () => {
         searchPlan: plan,
         health: { probes: health.length, not200: health.filter((h) => h.status !== 200), slowestMs: Math.round(Math.max(...health.map((h) => h.ms))) },
         // Where the time went, for a report that fails: records a second and CPU by process.
-        series: { unloaded: quiet.series, loaded: flooded.series },
+        series: { saturated: saturated.series, unloaded: quiet.series, loaded: flooded.series },
         cpu: { saturated: saturated.cpu, unloaded: quiet.cpu, loaded: flooded.cpu },
         serviceWarnings: warningCodes(service.lines.slice(linesBeforeLoad)),
       };
