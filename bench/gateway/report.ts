@@ -69,15 +69,19 @@ export function goals(report: Record<string, Record<string, Record<string, unkno
   }
   const per = (t: string, key: string) => (m[t]?.[key] as number | undefined) ?? NaN;
   if (m.gateway) {
+    // A target whose RSS baseline was not settled (memory.ts) gives no RSS verdict.
+    const settled = ['gateway', 'bare', 'socketio'].every((t) => m[t] === undefined || m[t]?.baselineSettled !== false);
+    const verdict = (key: string, met: boolean) => (settled || key === 'jsBytesPerConnection' ? met : null);
     const judge = (key: string) => ({
+      baselineSettled: settled,
       gatewayBytes: per('gateway', key),
       bareBytes: per('bare', key),
       socketIOBytes: per('socketio', key),
       ratioToBare: round(per('gateway', key) / per('bare', key), 2),
       ratioToSocketIO: round(per('gateway', key) / per('socketio', key), 3),
-      atMost1_5xBare: per('gateway', key) <= 1.5 * per('bare', key),
-      atMost1_5xIssuesBareEstimate2KB: per('gateway', key) <= 1.5 * 2048,
-      underASixthOfSocketIO: per('gateway', key) < per('socketio', key) / 6,
+      atMost1_5xBare: verdict(key, per('gateway', key) <= 1.5 * per('bare', key)),
+      atMost1_5xIssuesBareEstimate2KB: verdict(key, per('gateway', key) <= 1.5 * 2048),
+      underASixthOfSocketIO: verdict(key, per('gateway', key) < per('socketio', key) / 6),
     });
     out.memoryPerConnection = { rssHeld: judge('bytesPerConnectionHeld'), rss5sAfterConnect: judge('bytesPerConnection'), rssAfterFullGc: judge('bytesPerConnectionAfterGc'), jsHeapAfterFullGc: judge('jsBytesPerConnection') };
   }
