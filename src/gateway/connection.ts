@@ -272,7 +272,6 @@ export class Connection implements TopicHolder {
   private flag(bit: number, on: boolean): void {
     this.flags = on ? this.flags | bit : this.flags & ~bit;
   }
-
 }
 
 /** Whole ms since EPOCH; a time within a millisecond rounds up (a deadline is never early). */
