@@ -30,8 +30,8 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseFilter } from '../../src/domain/filter.js';
 import { pageSql } from '../../src/rest/grants.js';
+import { CpuMeter } from '../../bench/common/cpu-meter.js';
 import { SECRET, token } from '../gateway/harness.js';
-import { cpuShares, cpuSnapshot } from '../support/cpu.js';
 import { testLog } from '../support/log.js';
 import { PrivateNats } from '../support/nats.js';
 import type { Child } from '../support/process.js';
@@ -125,13 +125,13 @@ interface Window {
   perSecond: number;
   /** Records taken in, second by second: a pause shows as zeros, a slower ingest as lower counts throughout. */
   series: number[];
-  /** Share of a core by process group over the window (test/support/cpu.ts). */
+  /** Cores used over the window by the service, the test, nats-server, all Postgres backends and the machine (bench/common/cpu-meter.ts). */
   cpu: Record<string, number>;
 }
 
-async function rate(flow: ReturnType<typeof scrapeFlow>, ms: number, pids: Record<string, readonly number[]>): Promise<Window> {
+async function rate(flow: ReturnType<typeof scrapeFlow>, ms: number, pids: () => Record<string, number | undefined>): Promise<Window> {
   const from = await flow.ingested();
-  const cpuBefore = cpuSnapshot(pids);
+  const meter = new CpuMeter(pids);
   const started = performance.now();
   const series: number[] = [];
   let last = from;
@@ -142,7 +142,8 @@ async function rate(flow: ReturnType<typeof scrapeFlow>, ms: number, pids: Recor
     last = now;
   }
   const seconds = (performance.now() - started) / 1_000;
-  return { perSecond: (last - from) / seconds, series, cpu: cpuShares(cpuBefore, cpuSnapshot(pids), seconds) };
+  const { cores, machineBusyCores } = meter.read();
+  return { perSecond: (last - from) / seconds, series, cpu: { ...cores, machine: machineBusyCores } };
 }
 
 /** The plan nodes and execution time of REST's page statement for a new `q`, on the table as the load left it. */
@@ -207,7 +208,7 @@ describe('load - the database pool cannot be starved from outside', () => {
 
     nc = await connect({ servers: nats.url });
     const flow = scrapeFlow(nc);
-    const pids = { service: [service.proc.pid!], test: [process.pid] };
+    const pids = () => ({ service: service?.proc.pid, test: process.pid, 'nats-server': nats?.pid });
     try {
       // Warm up (the stream fills, ingest's first batches), then ingest's capacity.
       await expect.poll(async () => flow.ingested(), { timeout: 60_000, interval: 200 }).toBeGreaterThan(2_000);

@@ -20,6 +20,11 @@ export class PrivateNats {
     return nats;
   }
 
+  /** The server's process id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.running ? this.child.proc.pid : undefined;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
