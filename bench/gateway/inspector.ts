@@ -48,6 +48,18 @@ export class Inspector {
     });
   }
 
+  /**
+   * `process.memoryUsage()` and the committed size of each V8 heap space (MB), without a GC:
+   * where the RSS that the held readings see sits (the young generation, the old, or outside
+   * the JS heap).
+   */
+  async memoryBySpace(): Promise<MemoryUsage & { spacesMB: Record<string, number> }> {
+    const expression =
+      "JSON.stringify({ ...process.memoryUsage(), spacesMB: Object.fromEntries(require('v8').getHeapSpaceStatistics().map((s) => [s.space_name, Math.round(s.space_size / 2 ** 16) / 16])) })";
+    const r = (await this.call('Runtime.evaluate', { expression, returnByValue: true, includeCommandLineAPI: true })) as { result: { value: string } };
+    return JSON.parse(r.result.value) as MemoryUsage & { spacesMB: Record<string, number> };
+  }
+
   /** Full GC (twice, so weak callbacks run), then `process.memoryUsage()` of the server. */
   async gcAndMemory(): Promise<MemoryUsage> {
     await this.call('HeapProfiler.enable');

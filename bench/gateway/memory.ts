@@ -69,9 +69,12 @@ export async function memory(env: Env, target: Target) {
     // What the process holds once V8 shrinks its heap by itself (its memory reducer runs
     // when allocation stops, some seconds later): RSS every 5 s for two minutes, no forced GC.
     const held: number[] = [];
+    const heldHeap: { heapTotalMB: number; heapUsedMB: number; externalMB: number; spacesMB: Record<string, number> }[] = [];
     for (let i = 0; i < HELD_SAMPLES; i++) {
       await sleep(5_000);
       held.push(rssBytes(server.pid));
+      const m = await inspector.memoryBySpace();
+      heldHeap.push({ heapTotalMB: round(m.heapTotal / 2 ** 20), heapUsedMB: round(m.heapUsed / 2 ** 20), externalMB: round(m.external / 2 ** 20), spacesMB: m.spacesMB });
     }
     const heapAfter = await inspector.gcAndMemory();
     const afterGc = await stableRss(server.pid);
@@ -99,6 +102,8 @@ export async function memory(env: Env, target: Target) {
       bytesPerConnectionHeld: Math.round((held.at(-1)! - before) / n),
       /** RSS growth per connection every 5 s from 10 s after the last connected (to 125 s; 35 s with --quick). */
       bytesPerConnectionEvery5s: held.map((r) => Math.round((r - before) / n)),
+      /** At each of those readings, the JS heap without a GC: committed and used, external, and each space's committed size (where the held RSS sits). */
+      heldHeap,
       /** The same after a full GC in the server: what the idle connections keep, without the garbage of opening them. */
       bytesPerConnectionAfterGc: Math.round((afterGc - before) / n),
       /** The part of it that is retained JS objects, after a full GC (uWS's native memory is not in it). */
