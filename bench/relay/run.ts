@@ -10,7 +10,10 @@
  *    withRelay), at the highest rate pgbench sustains and at fixed fractions of it
  *    (pgbench -R).
  *
- * Usage: npm run bench:relay -- [--seconds 10] [--clients 8] [--rows 10000] [--rounds 3] [--cpu-prof DIR]
+ * 3. With `--pg-profile`, the first round's three pgbench runs are sampled with `perf`: the
+ *    CPU Postgres spends per update, by part (pg-profile.ts), in `postgresProfile`.
+ *
+ * Usage: npm run bench:relay -- [--seconds 10] [--clients 8] [--rows 10000] [--rounds 3] [--cpu-prof DIR] [--pg-profile]
  * Prints one JSON document and writes it to bench/results/relay.json.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -21,7 +24,8 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { connect } from 'nats';
-import { cpuProfArgs } from '../common/processes.js';
+import { cpuProfArgs, SERVICE_NODE_ARGS } from '../common/processes.js';
+import { perfAvailable, profilePostgres, type PgProfile } from './pg-profile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,6 +36,7 @@ const { values: args } = parseArgs({
     'pg-url': { type: 'string', default: 'postgres://root@127.0.0.1:5432/postgres' },
     'nats-url': { type: 'string', default: '' },
     'cpu-prof': { type: 'string' },
+    'pg-profile': { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -130,7 +135,7 @@ function stats(values: number[]): LagStats {
  */
 async function withRelay<T>(url: string, natsUrl: string, run: () => Promise<T>): Promise<T & { lagMs: LagStats; lagFromChangeMs: LagStats; events: number }> {
   // --cpu-prof DIR: each relay writes V8 CPU profiles into DIR/relay/ when it stops.
-  const child = spawn(process.execPath, [...cpuProfArgs(args['cpu-prof'], 'relay'), '--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, ...cpuProfArgs(args['cpu-prof'], 'relay'), '--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     // Every process listens (PORT 0: a free one) and, in production, verifies /metrics tokens.
     env: { ...process.env, DATABASE_URL: url, NATS_URL: natsUrl, ROLES: 'relay', LOG_LEVEL: 'info', APP_ENV: 'production', PORT: '0', JWT_SECRET: 'bench-relay-secret-0123456789-abcdefghijkl' },
@@ -229,14 +234,24 @@ async function main(): Promise<void> {
     captureRelayStopped: [] as PgbenchResult[],
     capture: [] as (PgbenchResult & { lagMs: LagStats; lagFromChangeMs: LagStats })[],
   };
+  const profiles: Record<string, PgProfile> = {};
+  const profiling = args['pg-profile']! && perfAvailable();
+  if (args['pg-profile'] && !profiling) process.stderr.write('bench/relay: --pg-profile needs perf (Debian: linux-perf); running unprofiled\n');
+  // The first round's runs under perf when asked (pg-profile.ts); every other run as is.
+  const measure = async (name: string, url: string, round: number) => {
+    if (!profiling || round > 0) return pgbench(url);
+    const { result, profile } = await profilePostgres(SECONDS, () => pgbench(url));
+    profiles[name] = profile;
+    return result;
+  };
   for (let round = 0; round < ROUNDS; round++) {
-    runs.none.push(await pgbench(baselineUrl));
-    runs.stamp.push(await pgbench(stampUrl));
+    runs.none.push(await measure('noTriggers', baselineUrl, round));
+    runs.stamp.push(await measure('stampOnly', stampUrl, round));
     // Triggers alone: the log fills, nobody drains it (the relay's own CPU is left out).
     // The wake-up flag is set to "busy", as it is whenever the relay has work, so writers
     // do not NOTIFY (see docs/capture.md).
     await sql(captureUrl, 'UPDATE capture_wakeup SET relay_idle = false');
-    runs.captureRelayStopped.push(await pgbench(captureUrl));
+    runs.captureRelayStopped.push(await measure('captureTriggersRelayStopped', captureUrl, round));
     await sql(captureUrl, 'DELETE FROM grant_changes');
     await sql(captureUrl, 'VACUUM grant_changes');
     runs.capture.push(await withRelay(captureUrl, natsUrl, () => pgbench(captureUrl)));
@@ -250,7 +265,7 @@ async function main(): Promise<void> {
   const report = {
     bench: 'relay',
     at: new Date().toISOString(),
-    command: `npm run bench:relay -- --seconds ${SECONDS} --clients ${CLIENTS} --rows ${ROWS} --rounds ${ROUNDS}`,
+    command: `npm run bench:relay -- --seconds ${SECONDS} --clients ${CLIENTS} --rows ${ROWS} --rounds ${ROUNDS}${profiling ? ' --pg-profile' : ''}`,
     machine: { cores: (await import('node:os')).cpus().length, postgres: 'shared server, fsync on, synchronous_commit on' },
     workload: `pgbench -M prepared -c ${CLIENTS} -j 2 -T ${SECONDS}: single-row UPDATE of one of ${ROWS} grants by unique key, autocommit`,
     updatesPerSecond: {
@@ -268,6 +283,8 @@ async function main(): Promise<void> {
     lagAtMaxRate: runs.capture.map((r) => ({ tps: r.tps, lagMs: r.lagMs, lagFromChangeMs: r.lagFromChangeMs })),
     lagAtFixedRates: atRates.map((r) => ({ targetTps: r.targetTps, tps: r.tps, lagMs: r.lagMs, lagFromChangeMs: r.lagFromChangeMs })),
     lagGoal: 'p99 under 100 ms',
+    /** With --pg-profile: Postgres CPU per update by part, first round (pg-profile.ts). */
+    ...(profiling && { postgresProfile: profiles }),
     runs,
   };
   const json = JSON.stringify(report, null, 2);
