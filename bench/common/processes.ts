@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NODE_ARGS } from '../../test/support/service.js';
 
 /** The repository's root (where `npm run` runs and `src/main.ts` is found). */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -144,9 +145,15 @@ export function cpuProfArgs(dir: string | undefined, name: string): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`] : [];
 }
 
-/** A TypeScript entry point run by node with tsx, under `timeout`. */
+export { SERVICE_NODE_ARGS };
+
+/**
+ * A TypeScript entry point run by node with tsx, under `timeout`. The service
+ * (`src/main.ts`) gets `npm start`'s Node options first.
+ */
 export function startTs(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Proc {
-  return startProc(name, process.execPath, [...nodeArgs, '--import', 'tsx', script], env);
+  const service = script === 'src/main.ts' ? SERVICE_NODE_ARGS : [];
+  return startProc(name, process.execPath, [...service, ...nodeArgs, '--import', 'tsx', script], env);
 }
 
 /**
