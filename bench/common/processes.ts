@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SERVICE_NODE_ARGS } from '../../test/support/service.js';
 
+/** `npm start`'s Node options (test/support/service.ts reads them from package.json). */
+export { SERVICE_NODE_ARGS };
+
 /** The repository's root (where `npm run` runs and `src/main.ts` is found). */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -144,8 +147,6 @@ export function startProc(name: string, command: string, args: string[], env: Re
 export function cpuProfArgs(dir: string | undefined, name: string): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`] : [];
 }
-
-export { SERVICE_NODE_ARGS };
 
 /**
  * A TypeScript entry point run by node with tsx, under `timeout`. The service
