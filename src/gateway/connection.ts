@@ -239,7 +239,7 @@ export class Connection implements TopicHolder {
   }
 
   set waiting(controller: AbortController | undefined) {
-    if (controller !== undefined || this.rare) (this.rare ??= {}).waiting = controller;
+    this.setRare('waiting', controller);
   }
 
   /** Topics being replayed: live frames that arrive meanwhile wait here, in order. */
@@ -248,7 +248,7 @@ export class Connection implements TopicHolder {
   }
 
   set replaying(held: Map<string, string[]> | undefined) {
-    if (held !== undefined || this.rare) (this.rare ??= {}).replaying = held;
+    this.setRare('replaying', held);
   }
 
   /** A close decided while the client was not reading: sent once it reads again (sockets.ts). */
@@ -257,7 +257,7 @@ export class Connection implements TopicHolder {
   }
 
   set pendingClose(code: CloseCode | undefined) {
-    if (code !== undefined || this.rare) (this.rare ??= {}).pendingClose = code;
+    this.setRare('pendingClose', code);
   }
 
   /** When a pending close gives up on the client and drops the connection (ms since the epoch). */
@@ -266,7 +266,12 @@ export class Connection implements TopicHolder {
   }
 
   set closeBy(ms: number) {
-    (this.rare ??= {}).closeBy = ms;
+    this.setRare('closeBy', ms);
+  }
+
+  /** Sets a rare part; the side object is made only for a value, not to clear one. */
+  private setRare<K extends keyof Rare>(key: K, value: Rare[K]): void {
+    if (value !== undefined || this.rare) (this.rare ??= {})[key] = value;
   }
 
   private flag(bit: number, on: boolean): void {
