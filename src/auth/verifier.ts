@@ -15,15 +15,18 @@
  * # Cost
  * Keys are imported once, at creation (the HS256 secret too: jose would import raw bytes on
  * every call); `verify` runs on every WebSocket upgrade and does one
- * header decode, one signature check and one claims parse. JWKS keys are cached by jose for
+ * header decode, one signature check and one claims parse. An HS256 token of the usual
+ * shape is checked in the calling tick by node:crypto (auth/hmac.ts: no thread-pool round
+ * trip, a third of the CPU), with jose's own claim validation; jose verifies the rest. JWKS keys are cached by jose for
  * 10 minutes; an unknown `kid` triggers a refetch at most once per cooldown (30 s), so a
  * flood of tokens with made-up `kid`s costs the JWKS endpoint at most one request per
  * cooldown.
  */
-import { createPublicKey } from 'node:crypto';
-import { createRemoteJWKSet, decodeProtectedHeader, errors, importSPKI, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, decodeProtectedHeader, errors, importSPKI, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions, type ProtectedHeaderParameters } from 'jose';
 import type { AuthFailure } from '../domain/codes.js';
 import { TokenClaims, type Principal } from '../domain/token.js';
+import { verifyHs256InProcess } from './hmac.js';
 import { algorithmForKey, normalizePem, type AsymmetricAlgorithm } from './keys.js';
 
 const MESSAGES: Readonly<Record<AuthFailure, string>> = {
@@ -96,6 +99,8 @@ const MAX_TOKEN_LENGTH = 8_192;
 interface Candidate {
   source: 'secret' | 'publicKey' | 'jwks';
   key: CryptoKey | JWTVerifyGetKey;
+  /** The same secret for node:crypto (auth/hmac.ts), which decides common HS256 tokens in the calling tick. */
+  inProcess?: KeyObject;
 }
 
 /**
@@ -111,7 +116,7 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
     if (secret.byteLength < 32) throw new Error('JWT_SECRET must be at least 32 bytes');
     // Imported once: given the bytes, jose imports them anew on every verification.
     const key = await crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-    add('HS256', { source: 'secret', key });
+    add('HS256', { source: 'secret', key, inProcess: createSecretKey(secret) });
   }
   if (options.publicKey !== undefined) {
     const pem = normalizePem(options.publicKey);
@@ -157,12 +162,13 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
     async verify(token) {
       if (!token) throw new TokenError('missing');
       if (token.length > MAX_TOKEN_LENGTH) throw new TokenError('malformed');
-      let alg: unknown;
+      let header: ProtectedHeaderParameters;
       try {
-        alg = decodeProtectedHeader(token).alg;
+        header = decodeProtectedHeader(token);
       } catch (err) {
         throw new TokenError('malformed', { cause: err });
       }
+      const alg = header.alg;
       if (typeof alg !== 'string') throw new TokenError('malformed');
       const candidates = byAlg.get(alg);
       const opts = verifyOptions.get(alg);
@@ -171,7 +177,8 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
       let failure: TokenError | undefined;
       for (const candidate of candidates) {
         try {
-          return toPrincipal(await verifyWith(token, candidate, opts), maxLifetimeSec);
+          const decided = candidate.inProcess && verifyHs256InProcess(token, header, candidate.inProcess, opts);
+          return toPrincipal(decided ?? (await verifyWith(token, candidate, opts)), maxLifetimeSec);
         } catch (err) {
           failure = err instanceof TokenError ? err : toTokenError(err, candidate.source);
           // Only a signature that does not verify under this key lets the next key try
@@ -226,7 +233,7 @@ function toPrincipal(payload: unknown, maxLifetimeSec: number): Principal {
  * leaves the key unknown. Anything unforeseen refuses the token as `malformed`, keeping its
  * cause for the log: verification fails closed.
  */
-function toTokenError(err: unknown, source: Candidate['source']): TokenError {
+export function toTokenError(err: unknown, source: Candidate['source']): TokenError {
   const reason = reasonOf(err, source);
   return new TokenError(reason, { cause: err });
 }
