@@ -41,6 +41,13 @@ export function machineCpu(): { busy: number; total: number; softirq: number } {
   return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK, softirq: (v[6] ?? 0) / CLK_TCK };
 }
 
+/** RSS split as /proc/<pid>/status gives it, in MB: anonymous (heaps, malloc) and file-backed (the binary, libraries, mapped files). */
+export function rssParts(pid: number): { anonMB: number; fileMB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const mb = (name: string) => Math.round(Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1]) / 102.4) / 10;
+  return { anonMB: mb('RssAnon'), fileMB: mb('RssFile') };
+}
+
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);

@@ -5,7 +5,7 @@
  * these, `bytesPerConnectionHeld`, is issue 15's measure: what the process keeps once V8
  * has shrunk its heap by itself), then after a forced full GC.
  */
-import { rssBytes } from '../common/procfs.js';
+import { rssBytes, rssParts } from '../common/procfs.js';
 import { round } from '../common/stats.js';
 import { sleep } from '../common/time.js';
 import { startServer, type Env } from './env.js';
@@ -63,21 +63,23 @@ export async function memory(env: Env, target: Target) {
     await sleep(1_000);
     const heapBefore = await inspector.gcAndMemory();
     const before = await settledRss(server.pid);
+    const baselineParts = { ...rssParts(server.pid), spacesMB: (await inspector.memoryBySpace()).spacesMB };
     const conn = await connectClients(loads, target, server.port, CFG.memoryConnections, CFG.memorySubscribed, 0);
     await sleep(5_000);
     const after = rssBytes(server.pid);
     // What the process holds once V8 shrinks its heap by itself (its memory reducer runs
     // when allocation stops, some seconds later): RSS every 5 s for two minutes, no forced GC.
     const held: number[] = [];
-    const heldHeap: { heapTotalMB: number; heapUsedMB: number; externalMB: number; spacesMB: Record<string, number> }[] = [];
+    const heldHeap: { anonMB: number; fileMB: number; heapTotalMB: number; heapUsedMB: number; externalMB: number; spacesMB: Record<string, number> }[] = [];
     for (let i = 0; i < HELD_SAMPLES; i++) {
       await sleep(5_000);
       held.push(rssBytes(server.pid));
       const m = await inspector.memoryBySpace();
-      heldHeap.push({ heapTotalMB: round(m.heapTotal / 2 ** 20), heapUsedMB: round(m.heapUsed / 2 ** 20), externalMB: round(m.external / 2 ** 20), spacesMB: m.spacesMB });
+      heldHeap.push({ ...rssParts(server.pid), heapTotalMB: round(m.heapTotal / 2 ** 20), heapUsedMB: round(m.heapUsed / 2 ** 20), externalMB: round(m.external / 2 ** 20), spacesMB: m.spacesMB });
     }
     const heapAfter = await inspector.gcAndMemory();
     const afterGc = await stableRss(server.pid);
+    const afterGcParts = { ...rssParts(server.pid), spacesMB: (await inspector.memoryBySpace()).spacesMB };
     await Promise.all(loads.map((l) => l.request({ cmd: 'closeClients' })));
     await sleep(3_000);
     const heapClosed = await inspector.gcAndMemory();
@@ -95,6 +97,9 @@ export async function memory(env: Env, target: Target) {
       rssMBAfter: round(after / 2 ** 20),
       rssMBAfterGc: round(afterGc / 2 ** 20),
       rssMBAfterAllClosed: round(afterClose / 2 ** 20),
+      /** The baseline's RSS split (anonymous, file-backed) and V8's heap spaces then; the same after the full GC. Where a baseline that does not settle holds its memory. */
+      baselineParts,
+      afterGcParts,
       jsHeapPlusExternalMB: { before: round(js(heapBefore) / 2 ** 20, 2), after: round(js(heapAfter) / 2 ** 20, 2), afterAllClosed: round(js(heapClosed) / 2 ** 20, 2) },
       /** RSS growth per connection 5 s after the last connected (the garbage of opening them not yet collected). */
       bytesPerConnection: Math.round((after - before) / n),
