@@ -40,9 +40,13 @@ const NONE_HEADER = Buffer.from('{"alg":"none"}').toString('base64url');
 /**
  * The payload of `token` when its HS256 signature under `secret` verifies and its claims pass
  * `options` (jose's claim errors thrown otherwise); undefined when this path does not decide
- * the token and jose must (other shapes, other encodings, a signature that does not match).
+ * the token and jose must (other shapes, other encodings, a signature that does not match,
+ * options it does not implement). `header` must be `decodeProtectedHeader(token)`.
  */
 export function verifyHs256InProcess(token: string, header: ProtectedHeaderParameters, secret: KeyObject, options: JWTVerifyOptions): JWTPayload | undefined {
+  // Options this path does not implement leave the token to jose: an algorithm list without
+  // HS256 (jose would refuse), a required `typ` (the stand-in header below has none).
+  if (!options.algorithms?.includes('HS256') || options.typ !== undefined) return undefined;
   if (header.alg !== 'HS256' || 'crit' in header || 'b64' in header || !COMPACT_HS256.test(token)) return undefined;
   const dot = token.lastIndexOf('.');
   const expected = createHmac('sha256', secret).update(token.slice(0, dot)).digest('base64url');

@@ -97,6 +97,12 @@ async function corpus(): Promise<Array<{ name: string; token: string; options: J
     { name: 'a character outside base64url in the payload', token: signRaw(hs, `${b64({ sub: 'a', exp: now() + 60 })}*`), options: OPTIONS, decides: false },
     { name: 'a non-ASCII payload segment', token: signRaw(hs, `${b64({ sub: 'a', exp: now() + 60 })}é`), options: OPTIONS, decides: false },
     { name: 'a fourth segment', token: `${valid}.${s}`, options: OPTIONS, decides: false },
+    { name: 'payload with a byte-order mark before the JSON', token: signRaw(hs, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ sub: 'a', exp: now() + 60 }))]).toString('base64url')), options: OPTIONS, decides: true },
+    { name: 'payload with __proto__ and a duplicate sub', token: signRaw(hs, b64(`{"__proto__":{"role":"admin"},"sub":"x","sub":"y","exp":${now() + 60}}`)), options: OPTIONS, decides: true },
+    { name: 'header with a duplicate alg (none, then HS256)', token: signRaw(b64('{"alg":"none","alg":"HS256"}'), b64({ sub: 'a', exp: now() + 60 })), options: OPTIONS, decides: true },
+    { name: 'exp 1e400 (Infinity)', token: signRaw(hs, b64(`{"sub":"a","exp":1e400}`)), options: OPTIONS, decides: true },
+    { name: 'options without HS256 among the algorithms', token: valid, options: { ...OPTIONS, algorithms: ['RS256'] }, decides: false },
+    { name: 'options requiring a typ', token: valid, options: { ...OPTIONS, typ: 'JWT' }, decides: false },
     { name: 'HS384 header', token: await sign({ sub: 'a', exp: now() + 60 }, { alg: 'HS384' }), options: OPTIONS, decides: false },
     { name: 'alg none', token: `${b64({ alg: 'none' })}.${p}.`, options: OPTIONS, decides: false },
   ];
