@@ -48,6 +48,22 @@ export function rssParts(pid: number): { anonMB: number; fileMB: number } {
   return { anonMB: mb('RssAnon'), fileMB: mb('RssFile') };
 }
 
+/**
+ * Resident MB of the anonymous mappings of exactly 256 KB: V8's heap pages on x64 Linux (each
+ * page its own mapping). Less the committed size of V8's paged spaces, this is what V8 keeps
+ * mapped outside any space (pages it pooled after shrinking a space, freed later).
+ */
+export function v8PageRssMB(pid: number): number {
+  let kb = 0;
+  let pageSized = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(\S*)/.exec(line);
+    if (range) pageSized = parseInt(range[2]!, 16) - parseInt(range[1]!, 16) === 262_144 && range[3] === '0' && range[4] === '';
+    else if (pageSized && line.startsWith('Rss:')) kb += Number(/(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  return Math.round(kb / 102.4) / 10;
+}
+
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);
