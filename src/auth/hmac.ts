@@ -9,9 +9,9 @@
  * waiting on it outlive the tick. In a reconnect storm thousands wait at once; their objects
  * survive V8's young-generation collections, which is what makes V8 grow that generation
  * (bench/README.md, memory per connection). node:crypto's HMAC runs in the calling thread:
- * 20,000 distinct tokens, 250 at a time, cost 13-17 µs of CPU each against jose's 45-60
- * (bench/README.md, "Token verification in the calling tick"), and the upgrade completes in
- * the tick that received it.
+ * 20,000 distinct tokens, 250 at a time, cost 14-19 µs of CPU each against jose's 43-46
+ * (`npm run bench:auth`; bench/README.md, "auth"), and the upgrade completes in the tick
+ * that received it.
  *
  * # Why this is no weaker than jose
  * The signing input is the token's first two segments as they are (ASCII, as jose encodes

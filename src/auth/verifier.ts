@@ -17,10 +17,10 @@
  * every call); `verify` runs on every WebSocket upgrade and does one
  * header decode, one signature check and one claims parse. An HS256 token of the usual
  * shape is checked in the calling tick by node:crypto (auth/hmac.ts: no thread-pool round
- * trip, a third of the CPU), with jose's own claim validation; jose verifies the rest. JWKS keys are cached by jose for
- * 10 minutes; an unknown `kid` triggers a refetch at most once per cooldown (30 s), so a
- * flood of tokens with made-up `kid`s costs the JWKS endpoint at most one request per
- * cooldown.
+ * trip, a third of the CPU), with jose's own claim validation; jose verifies the rest. JWKS
+ * keys are cached by jose for 10 minutes; an unknown `kid` triggers a refetch at most once
+ * per cooldown (30 s), so a flood of tokens with made-up `kid`s costs the JWKS endpoint at
+ * most one request per cooldown.
  */
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, importSPKI, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions, type ProtectedHeaderParameters } from 'jose';
