@@ -27,7 +27,7 @@ import { SignJWT, jwtVerify, type JWTVerifyOptions } from 'jose';
 import { createTokenVerifier } from '../../src/auth/verifier.js';
 import { benchLog, reportHeader, writeReport } from '../common/report.js';
 import { runBench } from '../common/processes.js';
-import { round } from '../common/stats.js';
+import { percentile, round } from '../common/stats.js';
 import { now } from '../common/time.js';
 
 const { values: args } = parseArgs({
@@ -56,7 +56,7 @@ async function run(verify: Verify, tokens: readonly string[], pattern: Pattern):
   return { cpuUs: (cpu.user + cpu.system) / tokens.length, wallUs: ((now() - t0) * 1000) / tokens.length };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
 
 async function main(): Promise<void> {
   const bytes = new TextEncoder().encode(SECRET);

@@ -44,8 +44,13 @@ export function machineCpu(): { busy: number; total: number; softirq: number } {
 /** RSS split as /proc/<pid>/status gives it, in MB: anonymous (heaps, malloc) and file-backed (the binary, libraries, mapped files). */
 export function rssParts(pid: number): { anonMB: number; fileMB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const mb = (name: string) => Math.round(Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1]) / 102.4) / 10;
+  const mb = (field: string) => Math.round(statusKb(status, field) / 102.4) / 10;
   return { anonMB: mb('RssAnon'), fileMB: mb('RssFile') };
+}
+
+/** A `<field>: N kB` line of /proc/<pid>/status, in kB. */
+function statusKb(status: string, field: string): number {
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]);
 }
 
 /**
@@ -65,7 +70,5 @@ export function v8PageRssMB(pid: number): number {
 }
 
 export function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);
-  return kb * 1024;
+  return statusKb(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS') * 1024;
 }
