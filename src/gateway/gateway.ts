@@ -86,7 +86,7 @@ export class Gateway {
     this.sockets = new Sockets(options.GATEWAY_MAX_BUFFER, 2 * options.GATEWAY_HEARTBEAT, deps.metrics, deps.log);
     this.subscriptions = new Subscriptions(options, deps.feed, this.views, this.sockets, deps.log);
     this.admission = new Admission(options.GATEWAY_ACCEPT_RATE, deps.metrics.admissions);
-    this.upgrades = new Upgrades(options, this.admission, deps.verifier, this.sockets, deps.metrics, burst);
+    this.upgrades = new Upgrades(options, this.admission, deps.verifier, this.sockets, deps.metrics, burst, deps.log);
     this.delivery = new Delivery(deps.app, options.GATEWAY_MAX_BUFFER, this.sockets, this.subscriptions, this.views, deps.metrics);
     this.sse = new SseStreams(options, deps.feed, this.views, this.admission, deps.verifier, this.sockets, new Cors(options.CORS_ORIGINS), deps.metrics, deps.log);
     this.sse.mount(deps.app);
@@ -124,7 +124,7 @@ export class Gateway {
         this.subscriptions.released(ws as Socket);
         this.sockets.removed(ws as Socket);
         c.release();
-        log.debug({ session: c.session, code }, 'connection closed');
+        if (log.isLevelEnabled('debug')) log.debug({ session: c.session, code }, 'connection closed');
       },
     });
   }

@@ -11,6 +11,7 @@ import { originAllowed } from '../http/cors.js';
 import { errorBody } from '../http/errors.js';
 import { statusLine } from '../http/status.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t } from '../http/uws.js';
+import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { Connection, expiringAt, type Held } from './connection.js';
 import type { GatewayOptions } from './gateway.js';
@@ -26,6 +27,7 @@ export class Upgrades {
     private readonly metrics: Metrics,
     /** Frames a new connection may send at once (the rate limit's bucket). */
     private readonly burst: number,
+    private readonly log: Logger,
   ) {}
 
   handle(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
@@ -41,7 +43,8 @@ export class Upgrades {
     });
     if (!originAllowed(origin || undefined, this.options.CORS_ORIGINS)) return this.refuse(res, 403, RefusalReason.Origin, 'origin not allowed');
     // Before the token: in a reconnect storm, refusing is cheap and verifying is not.
-    const admitted = this.admission.admit();
+    const admittedAt = Date.now();
+    const admitted = this.admission.admit(admittedAt);
     if (!admitted.ok) {
       const reason = admitted.reason === 'draining' ? RefusalReason.ShuttingDown : RefusalReason.OverCapacity;
       return this.refuse(res, 503, reason, admitted.reason === 'draining' ? 'server shutting down' : 'too many connections at once; retry later', { 'retry-after': String(admitted.retryAfterSeconds) });
@@ -66,6 +69,9 @@ export class Upgrades {
           allowance: this.burst,
         });
         res.cork(() => res.upgrade({ c: data } satisfies Held, key, offered.offered ? SUBPROTOCOL : '', extensions, context));
+        // uWS has run `open` (and sent the welcome) inside upgrade. `admittedAt` is the time the
+        // admission window counted, by the gateway's clock: test/gateway/storm.test.ts reads it.
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ session: data.session, sub: principal.sub, admittedAt }, 'connection opened');
       },
       (err: unknown) => {
         if (aborted) return;

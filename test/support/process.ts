@@ -6,6 +6,8 @@ export class Child {
   readonly lines: string[] = [];
   private readonly waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves once the process has exited and every line of its output is in `lines` ('exit' can come first). */
+  readonly closed: Promise<void>;
 
   constructor(readonly proc: ChildProcess) {
     const collect = (stream: NodeJS.ReadableStream | null) => {
@@ -31,6 +33,7 @@ export class Child {
     collect(proc.stdout);
     collect(proc.stderr);
     this.exited = once(proc, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+    this.closed = once(proc, 'close').then(() => undefined);
   }
 
   /** Resolves with the first line (already seen or to come) that passes `test`. */
