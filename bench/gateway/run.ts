@@ -21,14 +21,15 @@
  *
  * Usage: npm run bench:gateway -- [--quick] [--clients 10000] [--procs 5]
  *   [--rates 5,10,20,50,100,200,500,1000] [--step-seconds 10] [--targets gateway,bare,socketio]
- *   [--only fanout,memory,handshakes] [--client raw|ws] [--sampler-client ws|raw]
+ *   [--only fanout,memory,handshakes|alloc] [--client raw|ws] [--sampler-client ws|raw]
  *   [--memory-connections 15000] [--memory-subscribed] [--max-minutes 40]
  *   [--gateway-roles gateway|gateway,relay,invalidator,ingest] [--cpu-prof DIR] (the fan-out servers and the relays write V8 CPU profiles into DIR/<name>/ when they stop)
  * Prints one JSON document and writes it to bench/results/gateway.json (with --quick,
  * bench/results/gateway-quick.json).
  *
  * Files: options.ts (the flags), env.ts (pipelines and servers), fanout.ts, memory.ts and
- * handshakes.ts (the three phases), report.ts (set-up and goals); load-process.ts drives
+ * handshakes.ts (the three phases), alloc.ts (a fourth, only when named: allocation per
+ * connection by the sampling heap profiler), report.ts (set-up and goals); load-process.ts drives
  * the load processes (load.ts, load-client.ts, load-protocol.ts); ../common/ holds what
  * the benches share (child processes, CPU meter, quiet wait, nats-server, database, output).
  */
@@ -37,6 +38,7 @@ import { reportHeader, writeReport } from '../common/report.js';
 import { round } from '../common/stats.js';
 import { now } from '../common/time.js';
 import { frameBytes, setUp, type Env } from './env.js';
+import { alloc } from './alloc.js';
 import { fanoutAll } from './fanout.js';
 import { handshakes } from './handshakes.js';
 import { memory } from './memory.js';
@@ -85,6 +87,17 @@ async function main(): Promise<void> {
         } catch (err) {
           results.memory[t] = { error: (err as Error).message };
           log(`memory ${t} failed: ${(err as Error).stack}`);
+        }
+      }
+    }
+    if (CFG.only.has('alloc')) {
+      results.alloc = {};
+      for (const t of CFG.targets) {
+        try {
+          results.alloc[t] = await alloc(env, t);
+        } catch (err) {
+          results.alloc[t] = { error: (err as Error).message };
+          log(`alloc ${t} failed: ${(err as Error).stack}`);
         }
       }
     }

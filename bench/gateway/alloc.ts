@@ -1,0 +1,104 @@
+/**
+ * Phase `alloc` (`--only alloc`; issue 15): what a server allocates for each connection while
+ * a crowd of them opens, by V8's sampling heap profiler with the objects collected by minor
+ * and major GCs included, so that short-lived garbage counts as well as what stays. Why it
+ * matters: bench/README "What grows the young generation" found that the garbage a handshake
+ * leaves, more than the state a connection keeps, decides how far a storm grows V8's young
+ * generation, and with it the RSS the memory phase holds.
+ *
+ * Warm-up as the memory phase (a few hundred connections opened and closed, a full GC), then
+ * the profiler on while `--memory-connections` clients connect (subscribed with
+ * `--memory-subscribed`), then off. Reported per connection: every sampled byte, and the
+ * bytes by the function that allocated them (`self`) and by the innermost function of the
+ * service's own `src/` on the allocating stack (`own`: which of our steps caused it). Sampled
+ * every 256 bytes, so each figure is an estimate; the profiler's own cost is not in it.
+ */
+import { round } from '../common/stats.js';
+import { sleep } from '../common/time.js';
+import { startServer, type Env } from './env.js';
+import { Inspector } from './inspector.js';
+import { connectClients, startLoads } from './load-process.js';
+import { CFG, log } from './options.js';
+import type { Target } from './wire.js';
+
+interface ProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children?: ProfileNode[];
+}
+
+const SAMPLING_INTERVAL = 256;
+const TOP = 25;
+
+/**
+ * `name file`, the file from `src/` or `node_modules/` on, and `:line` where V8 gives one
+ * (tsx's transformed sources report line 0 for every function of ours: no line is shown).
+ */
+function frameName(node: ProfileNode): string {
+  const { functionName, url, lineNumber } = node.callFrame;
+  const file = url.replace(/^.*?\/(node_modules\/|src\/)/, '$1') || '(native)';
+  return `${functionName || '(anonymous)'} ${file}${lineNumber > 0 ? `:${lineNumber + 1}` : ''}`;
+}
+
+/** Sampled bytes by allocating function, and by the innermost frame of the service's own code. */
+export function allocationsBy(head: ProfileNode): { total: number; self: Map<string, number>; own: Map<string, number> } {
+  const self = new Map<string, number>();
+  const own = new Map<string, number>();
+  let total = 0;
+  const walk = (node: ProfileNode, ownFrame: string) => {
+    const name = frameName(node);
+    const mine = name.includes(' src/') ? name : ownFrame;
+    if (node.selfSize > 0) {
+      total += node.selfSize;
+      self.set(name, (self.get(name) ?? 0) + node.selfSize);
+      own.set(mine, (own.get(mine) ?? 0) + node.selfSize);
+    }
+    for (const child of node.children ?? []) walk(child, mine);
+  };
+  walk(head, '(none of the service)');
+  return { total, self, own };
+}
+
+const perConnection = (m: Map<string, number>, n: number) =>
+  [...m]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, TOP)
+    .map(([frame, bytes]) => ({ frame, bytes: Math.round(bytes / n) }));
+
+export async function alloc(env: Env, target: Target) {
+  log(`alloc ${target}: ${CFG.memoryConnections} connections under the sampling heap profiler`);
+  const server = await startServer(env, target, ['--inspect=127.0.0.1:0']);
+  const inspector = await Inspector.attach(server.proc);
+  const loads = startLoads(CFG.procs);
+  try {
+    const warm = Math.min(500, Math.ceil(CFG.memoryConnections / 10));
+    await connectClients(loads, target, server.port, warm, CFG.memorySubscribed, 0);
+    await Promise.all(loads.map((l) => l.request({ cmd: 'closeClients' })));
+    await sleep(1_000);
+    await inspector.gcAndMemory();
+    await inspector.call('HeapProfiler.startSampling', { samplingInterval: SAMPLING_INTERVAL, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    const conn = await connectClients(loads, target, server.port, CFG.memoryConnections, CFG.memorySubscribed, 0);
+    const { profile } = (await inspector.call('HeapProfiler.stopSampling')) as { profile: { head: ProfileNode } };
+    const n = Math.max(1, conn.ready);
+    const by = allocationsBy(profile.head);
+    const result = {
+      connections: conn.ready,
+      failed: conn.failed,
+      subscribed: CFG.memorySubscribed ? 'grants' : null,
+      samplingIntervalBytes: SAMPLING_INTERVAL,
+      /** Every sampled byte allocated while the connections opened, per connection. */
+      bytesPerConnection: Math.round(by.total / n),
+      /** By the function that allocated them. */
+      self: perConnection(by.self, n),
+      /** By the innermost function of the service's own src/ on the stack. */
+      own: perConnection(by.own, n),
+      ownShareOfTotal: round(([...by.own].filter(([f]) => f.includes(' src/')).reduce((s, [, b]) => s + b, 0) / Math.max(1, by.total)) * 100, 1),
+    };
+    log(`alloc ${target}: ${result.bytesPerConnection} bytes allocated per connection (${conn.ready} connections)`);
+    return result;
+  } finally {
+    inspector.close();
+    await Promise.all(loads.map((l) => l.stop()));
+    await server.proc.stop();
+  }
+}
