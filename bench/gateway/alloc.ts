@@ -6,7 +6,7 @@
  * leaves, more than the state a connection keeps, decides how far a storm grows V8's young
  * generation, and with it the RSS the memory phase holds.
  *
- * Warm-up as the memory phase (a few hundred connections opened and closed, a full GC), then
+ * Warm-up as the memory phase (`withWarmServer`, then a full GC), then
  * the profiler on while `--memory-connections` clients connect (subscribed with
  * `--memory-subscribed`), then off. Reported per connection: every sampled byte, and the
  * bytes by the function that allocated them (`self`) and by the innermost function of the
@@ -14,10 +14,9 @@
  * every 256 bytes, so each figure is an estimate; the profiler's own cost is not in it.
  */
 import { round } from '../common/stats.js';
-import { sleep } from '../common/time.js';
-import { startServer, type Env } from './env.js';
-import { Inspector } from './inspector.js';
-import { connectClients, startLoads } from './load-process.js';
+import type { Env } from './env.js';
+import { connectClients } from './load-process.js';
+import { withWarmServer } from './memory.js';
 import { CFG, log } from './options.js';
 import type { Target } from './wire.js';
 
@@ -67,14 +66,7 @@ const perConnection = (m: Map<string, number>, n: number) =>
 
 export async function alloc(env: Env, target: Target) {
   log(`alloc ${target}: ${CFG.memoryConnections} connections under the sampling heap profiler`);
-  const server = await startServer(env, target, ['--inspect=127.0.0.1:0']);
-  const inspector = await Inspector.attach(server.proc);
-  const loads = startLoads(CFG.procs);
-  try {
-    const warm = Math.min(500, Math.ceil(CFG.memoryConnections / 10));
-    await connectClients(loads, target, server.port, warm, CFG.memorySubscribed, 0);
-    await Promise.all(loads.map((l) => l.request({ cmd: 'closeClients' })));
-    await sleep(1_000);
+  return withWarmServer(env, target, async ({ server, inspector, loads }) => {
     await inspector.gcAndMemory();
     await inspector.call('HeapProfiler.startSampling', { samplingInterval: SAMPLING_INTERVAL, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
     const conn = await connectClients(loads, target, server.port, CFG.memoryConnections, CFG.memorySubscribed, 0);
@@ -96,9 +88,5 @@ export async function alloc(env: Env, target: Target) {
     };
     log(`alloc ${target}: ${result.bytesPerConnection} bytes allocated per connection (${conn.ready} connections)`);
     return result;
-  } finally {
-    inspector.close();
-    await Promise.all(loads.map((l) => l.stop()));
-    await server.proc.stop();
-  }
+  });
 }

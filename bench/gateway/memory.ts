@@ -8,9 +8,9 @@
 import { rssBytes, rssParts, v8PageRssMB } from '../common/procfs.js';
 import { round } from '../common/stats.js';
 import { sleep } from '../common/time.js';
-import { startServer, type Env } from './env.js';
+import { startServer, type Env, type Server } from './env.js';
 import { Inspector, type MemoryUsage } from './inspector.js';
-import { connectClients, startLoads } from './load-process.js';
+import { connectClients, startLoads, type LoadProcess } from './load-process.js';
 import { CFG, log, quick } from './options.js';
 import type { Target } from './wire.js';
 
@@ -57,22 +57,44 @@ async function parts(pid: number, inspector: Inspector) {
   return { ...rssParts(pid), spacesMB, v8PagesOutsideSpacesMB: outsideSpaces(pid, spacesMB) };
 }
 
-/** RSS and JS heap per idle connection of `target` (`--memory-connections`, subscribed with `--memory-subscribed`). */
-export async function memory(env: Env, target: Target) {
-  log(`memory ${target}: ${CFG.memoryConnections} idle connections`);
-  // The inspector lets the bench run a full GC in the server and read its JS heap; it is
-  // on only for this measurement.
+/** What `withWarmServer` hands its measurement. */
+export interface WarmServer {
+  server: Server;
+  inspector: Inspector;
+  loads: LoadProcess[];
+  /** Connections opened and closed to warm the server up. */
+  warm: number;
+}
+
+/**
+ * A server of `target` with its V8 inspector on (it lets the bench run a full GC in the
+ * server and read its heap; on only for these measurements) and the load processes, warmed
+ * up first (code paths, JIT, allocator pools, the JS heap after start-up) by opening and
+ * closing a few hundred connections, so that what `measure` sees is the connections' own.
+ * Everything is stopped when `measure` ends. The memory and alloc phases start this way.
+ */
+export async function withWarmServer<T>(env: Env, target: Target, measure: (w: WarmServer) => Promise<T>): Promise<T> {
   const server = await startServer(env, target, ['--inspect=127.0.0.1:0']);
   const inspector = await Inspector.attach(server.proc);
   const loads = startLoads(CFG.procs);
   try {
-    // Warm up first (code paths, JIT, allocator pools, the JS heap after start-up), so the
-    // difference below is the connections' own memory: open and close a few hundred, then
-    // wait until the RSS stops moving.
     const warm = Math.min(500, Math.ceil(CFG.memoryConnections / 10));
     await connectClients(loads, target, server.port, warm, CFG.memorySubscribed, 0);
     await Promise.all(loads.map((l) => l.request({ cmd: 'closeClients' })));
     await sleep(1_000);
+    return await measure({ server, inspector, loads, warm });
+  } finally {
+    inspector.close();
+    await Promise.all(loads.map((l) => l.stop()));
+    await server.proc.stop();
+  }
+}
+
+/** RSS and JS heap per idle connection of `target` (`--memory-connections`, subscribed with `--memory-subscribed`). */
+export async function memory(env: Env, target: Target) {
+  log(`memory ${target}: ${CFG.memoryConnections} idle connections`);
+  return withWarmServer(env, target, async ({ server, inspector, loads, warm }) => {
+    // The baseline: after a full GC, the lowest RSS once it stops moving.
     const heapBefore = await inspector.gcAndMemory();
     const before = await settledRss(server.pid);
     const baselineParts = await parts(server.pid, inspector);
@@ -142,9 +164,5 @@ export async function memory(env: Env, target: Target) {
     };
     log(`memory ${target}: ${result.bytesPerConnection} bytes RSS at 5 s, ${result.bytesPerConnectionHeld} at ${5 + 5 * HELD_SAMPLES} s, ${result.jsBytesPerConnection} bytes JS heap per connection (${conn.ready} connections)`);
     return result;
-  } finally {
-    inspector.close();
-    await Promise.all(loads.map((l) => l.stop()));
-    await server.proc.stop();
-  }
+  });
 }

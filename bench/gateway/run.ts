@@ -44,6 +44,7 @@ import { handshakes } from './handshakes.js';
 import { memory } from './memory.js';
 import { CFG, STARTED, args, log, quick } from './options.js';
 import { goals, setupReport } from './report.js';
+import type { Target } from './wire.js';
 
 async function main(): Promise<void> {
   setChildLifetime(CFG.maxMinutes * 60 + 300);
@@ -57,14 +58,13 @@ async function main(): Promise<void> {
     ...reportHeader('gateway'),
     config: { ...CFG, only: [...CFG.only] },
   };
-  let env: Env | undefined;
   const envs: Record<string, Env> = {};
   try {
-    // One pipeline (database, relay, nats-server) per fan-out target; memory and
+    // One pipeline (database, relay, nats-server) per fan-out target; memory, alloc and
     // handshakes use the first.
     const needFanout = CFG.only.has('fanout');
     for (const t of needFanout ? CFG.targets : CFG.targets.slice(0, 1)) envs[t] = await setUp(t);
-    env = envs[CFG.targets[0]!]!;
+    const first = envs[CFG.targets[0]!]!;
     // Read from a pipeline with a relay process (a gateway running the relay role has not started yet).
     const withRelay = Object.values(envs).find((e) => e.relay);
     const frame = withRelay ? await frameBytes(withRelay) : NaN;
@@ -79,39 +79,22 @@ async function main(): Promise<void> {
         log(`fan-out failed: ${(err as Error).stack}`);
       }
     }
-    if (CFG.only.has('memory')) {
-      results.memory = {};
+    // A phase run on each target in turn, on the first pipeline; a target that fails is recorded, not fatal.
+    const perTarget = async (phase: string, run: (env: Env, target: Target) => Promise<Record<string, unknown>>) => {
+      const out: Record<string, Record<string, unknown>> = {};
       for (const t of CFG.targets) {
         try {
-          results.memory[t] = await memory(env, t);
+          out[t] = await run(first, t);
         } catch (err) {
-          results.memory[t] = { error: (err as Error).message };
-          log(`memory ${t} failed: ${(err as Error).stack}`);
+          out[t] = { error: (err as Error).message };
+          log(`${phase} ${t} failed: ${(err as Error).stack}`);
         }
       }
-    }
-    if (CFG.only.has('alloc')) {
-      results.alloc = {};
-      for (const t of CFG.targets) {
-        try {
-          results.alloc[t] = await alloc(env, t);
-        } catch (err) {
-          results.alloc[t] = { error: (err as Error).message };
-          log(`alloc ${t} failed: ${(err as Error).stack}`);
-        }
-      }
-    }
-    if (CFG.only.has('handshakes')) {
-      results.handshakes = {};
-      for (const t of CFG.targets) {
-        try {
-          results.handshakes[t] = await handshakes(env, t);
-        } catch (err) {
-          results.handshakes[t] = { error: (err as Error).message };
-          log(`handshakes ${t} failed: ${(err as Error).stack}`);
-        }
-      }
-    }
+      return out;
+    };
+    if (CFG.only.has('memory')) results.memory = await perTarget('memory', memory);
+    if (CFG.only.has('alloc')) results.alloc = await perTarget('alloc', alloc);
+    if (CFG.only.has('handshakes')) results.handshakes = await perTarget('handshakes', handshakes);
     Object.assign(report, results);
     report.goals = goals(results);
     report.seconds = round((now() - STARTED) / 1000, 0);
