@@ -17,16 +17,16 @@
  * every call); `verify` runs on every WebSocket upgrade and does one
  * header decode, one signature check and one claims parse. An HS256 token of the usual
  * shape is checked in the calling tick by node:crypto (auth/hmac.ts: no thread-pool round
- * trip, a third of the CPU), with jose's own claim validation; jose verifies the rest. JWKS
+ * trip, a third of the CPU, no promise: `verifyNow`), with jose's claim semantics; jose verifies the rest. JWKS
  * keys are cached by jose for 10 minutes; an unknown `kid` triggers a refetch at most once
  * per cooldown (30 s), so a flood of tokens with made-up `kid`s costs the JWKS endpoint at
  * most one request per cooldown.
  */
-import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, createSecretKey } from 'node:crypto';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, importSPKI, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyOptions, type ProtectedHeaderParameters } from 'jose';
 import type { AuthFailure } from '../domain/codes.js';
 import { TokenClaims, type Principal } from '../domain/token.js';
-import { verifyHs256InProcess } from './hmac.js';
+import { InProcessHs256 } from './hmac.js';
 import { algorithmForKey, normalizePem, type AsymmetricAlgorithm } from './keys.js';
 
 const MESSAGES: Readonly<Record<AuthFailure, string>> = {
@@ -56,6 +56,12 @@ export class TokenError extends Error {
 export interface TokenVerifier {
   /** Resolves with the token's principal, or rejects with a TokenError (never anything else). */
   verify(token: string): Promise<Principal>;
+  /**
+   * The token's principal decided in the calling tick, with no promise (a usual HS256 token:
+   * auth/hmac.ts); throws a TokenError when refused there; undefined when only `verify` can
+   * decide it. What it decides, `verify` decides the same.
+   */
+  verifyNow(token: string): Principal | undefined;
 }
 
 export interface TokenVerifierOptions {
@@ -99,8 +105,6 @@ const MAX_TOKEN_LENGTH = 8_192;
 interface Candidate {
   source: 'secret' | 'publicKey' | 'jwks';
   key: CryptoKey | JWTVerifyGetKey;
-  /** The same secret for node:crypto (auth/hmac.ts), which decides common HS256 tokens in the calling tick. */
-  inProcess?: KeyObject;
 }
 
 /**
@@ -111,12 +115,13 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
   const byAlg = new Map<string, Candidate[]>();
   const add = (alg: string, candidate: Candidate) => byAlg.set(alg, [...(byAlg.get(alg) ?? []), candidate]);
 
+  let secretBytes: Uint8Array<ArrayBuffer> | undefined;
   if (options.secret !== undefined) {
-    const secret = new TextEncoder().encode(options.secret);
-    if (secret.byteLength < 32) throw new Error('JWT_SECRET must be at least 32 bytes');
+    secretBytes = new TextEncoder().encode(options.secret);
+    if (secretBytes.byteLength < 32) throw new Error('JWT_SECRET must be at least 32 bytes');
     // Imported once: given the bytes, jose imports them anew on every verification.
-    const key = await crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-    add('HS256', { source: 'secret', key, inProcess: createSecretKey(secret) });
+    const key = await crypto.subtle.importKey('raw', secretBytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    add('HS256', { source: 'secret', key });
   }
   if (options.publicKey !== undefined) {
     const pem = normalizePem(options.publicKey);
@@ -157,9 +162,26 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
   // One options object per algorithm, built once: each verification allows only its own alg.
   const maxLifetimeSec = (options.maxLifetimeMs ?? MAX_LIFETIME_MS) / 1000;
   const verifyOptions = new Map<string, JWTVerifyOptions>([...byAlg.keys()].map((alg) => [alg, { ...base, algorithms: [alg] }]));
+  // The secret is the only HS256 key (a public key or a JWKS never is), so what the
+  // in-process path decides is what the loop below would decide with that one candidate.
+  const inProcess = secretBytes && new InProcessHs256(createSecretKey(secretBytes), verifyOptions.get('HS256')!);
+
+  const verifyNow = (token: string): Principal | undefined => {
+    if (!inProcess || !token || token.length > MAX_TOKEN_LENGTH) return undefined;
+    let payload: unknown;
+    try {
+      payload = inProcess.verify(token);
+    } catch (err) {
+      throw toTokenError(err, 'secret');
+    }
+    return payload === undefined ? undefined : toPrincipal(payload, maxLifetimeSec);
+  };
 
   return {
+    verifyNow,
     async verify(token) {
+      const decided = verifyNow(token);
+      if (decided) return decided;
       if (!token) throw new TokenError('missing');
       if (token.length > MAX_TOKEN_LENGTH) throw new TokenError('malformed');
       let header: ProtectedHeaderParameters;
@@ -177,8 +199,7 @@ export async function createTokenVerifier(options: TokenVerifierOptions): Promis
       let failure: TokenError | undefined;
       for (const candidate of candidates) {
         try {
-          const decided = candidate.inProcess && verifyHs256InProcess(token, header, candidate.inProcess, opts);
-          return toPrincipal(decided ?? (await verifyWith(token, candidate, opts)), maxLifetimeSec);
+          return toPrincipal(await verifyWith(token, candidate, opts), maxLifetimeSec);
         } catch (err) {
           failure = err instanceof TokenError ? err : toTokenError(err, candidate.source);
           // Only a signature that does not verify under this key lets the next key try

@@ -1,15 +1,17 @@
 /**
  * HS256 checked in the calling tick (src/auth/hmac.ts) against jose's `jwtVerify`: for every
  * token of a corpus (well-formed, expired, mis-addressed, tampered, re-encoded, hostile
- * headers and payloads), whatever the in-process path decides (a payload, or an error the
- * verifier turns into a refusal reason), jose decides the same; what it
- * leaves to jose is only what it must. And the verifier takes this path for a usual token (no
- * WebCrypto call), and jose's for the rest.
+ * headers and payloads, claims at their bounds), whatever the in-process path decides (a
+ * payload, or an error the verifier turns into a refusal reason), jose decides the same, with
+ * every set of options the verifier builds; what it leaves to jose is only what it must. The
+ * same holds the second time round, once the header segments of verified tokens are
+ * remembered. And the verifier takes this path for a usual token (no WebCrypto call, no
+ * promise: `verifyNow`), and jose's for the rest.
  */
 import { createHmac, createSecretKey } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyOptions } from 'jose';
-import { verifyHs256InProcess } from '../../src/auth/hmac.js';
+import { jwtVerify, SignJWT, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { InProcessHs256 } from '../../src/auth/hmac.js';
 import { createTokenVerifier, toTokenError } from '../../src/auth/verifier.js';
 
 const SECRET = 'hmac-test-secret-0123456789-abcdefghijkl';
@@ -24,6 +26,11 @@ const sign = (claims: JWTPayload, header: Record<string, unknown> = { alg: 'HS25
 
 const OPTIONS: JWTVerifyOptions = { algorithms: ['HS256'], requiredClaims: ['sub', 'exp'], clockTolerance: 0 };
 const ADDRESSED: JWTVerifyOptions = { ...OPTIONS, issuer: 'https://issuer.example', audience: 'navimpact-live' };
+/** Issuers and audiences as lists (jose accepts both forms). */
+const LISTED: JWTVerifyOptions = { ...OPTIONS, issuer: ['https://a.example', 'https://issuer.example'], audience: ['navimpact-live', 'other'] };
+const TOLERANT: JWTVerifyOptions = { ...OPTIONS, clockTolerance: 30 };
+/** No claim required: what decides is the claims set's shape alone. */
+const NOTHING_REQUIRED: JWTVerifyOptions = { algorithms: ['HS256'] };
 
 /** What one path answered: the payload, or the refusal reason the verifier gives its error. */
 type Outcome = { payload: unknown } | { reason: string } | 'undecided';
@@ -47,14 +54,12 @@ async function joseOutcome(token: string, options: JWTVerifyOptions): Promise<Ou
   }
 }
 
+/** One in-process verifier per set of options, as the verifier keeps one: its remembered headers persist across calls. */
+const verifiers = new Map<JWTVerifyOptions, InProcessHs256>();
 function inProcess(token: string, options: JWTVerifyOptions): Outcome {
-  let header;
-  try {
-    header = decodeProtectedHeader(token);
-  } catch {
-    return 'undecided';
-  }
-  return outcomeOf(() => verifyHs256InProcess(token, header, createSecretKey(bytes(SECRET)), options));
+  let verifier = verifiers.get(options);
+  if (!verifier) verifiers.set(options, (verifier = new InProcessHs256(createSecretKey(bytes(SECRET)), options)));
+  return outcomeOf(() => verifier.verify(token));
 }
 
 async function corpus(): Promise<Array<{ name: string; token: string; options: JWTVerifyOptions; decides: boolean }>> {
@@ -101,6 +106,38 @@ async function corpus(): Promise<Array<{ name: string; token: string; options: J
     { name: 'payload with __proto__ and a duplicate sub', token: signRaw(hs, b64(`{"__proto__":{"role":"admin"},"sub":"x","sub":"y","exp":${now() + 60}}`)), options: OPTIONS, decides: true },
     { name: 'header with a duplicate alg (none, then HS256)', token: signRaw(b64('{"alg":"none","alg":"HS256"}'), b64({ sub: 'a', exp: now() + 60 })), options: OPTIONS, decides: true },
     { name: 'exp 1e400 (Infinity)', token: signRaw(hs, b64(`{"sub":"a","exp":1e400}`)), options: OPTIONS, decides: true },
+    { name: 'exp now (expired: jose refuses exp <= now)', token: signRaw(hs, b64({ sub: 'a', exp: now() })), options: OPTIONS, decides: true },
+    { name: 'exp -1e400 (-Infinity)', token: signRaw(hs, b64('{"sub":"a","exp":-1e400}')), options: OPTIONS, decides: true },
+    { name: 'exp null', token: signRaw(hs, b64('{"sub":"a","exp":null}')), options: OPTIONS, decides: true },
+    { name: 'nbf a string', token: signRaw(hs, b64({ sub: 'a', exp: now() + 60, nbf: 'now' })), options: OPTIONS, decides: true },
+    { name: 'nbf in the past', token: signRaw(hs, b64({ sub: 'a', exp: now() + 60, nbf: now() - 60 })), options: OPTIONS, decides: true },
+    { name: 'nbf in the future within tolerance', token: signRaw(hs, b64({ sub: 'a', exp: now() + 60, nbf: now() + 10 })), options: TOLERANT, decides: true },
+    { name: 'nbf 1e400 (Infinity)', token: signRaw(hs, b64(`{"sub":"a","exp":${now() + 60},"nbf":1e400}`)), options: OPTIONS, decides: true },
+    { name: 'iat in the future (no maxTokenAge: allowed)', token: signRaw(hs, b64({ sub: 'a', exp: now() + 60, iat: now() + 30 })), options: OPTIONS, decides: true },
+    { name: 'iat null', token: signRaw(hs, b64('{"sub":"a","exp":9999999999,"iat":null}')), options: OPTIONS, decides: true },
+    { name: 'sub null (present: jose lets it through, the claims schema refuses)', token: signRaw(hs, b64({ sub: null, exp: now() + 60 })), options: OPTIONS, decides: true },
+    { name: 'issuer in a list, audience in a list', token: signRaw(hs, b64({ sub: 'a', exp: now() + 60, iss: 'https://issuer.example', aud: 'other' })), options: LISTED, decides: true },
+    { name: 'audience a list sharing no member', token: signRaw(hs, b64({ sub: 'a', exp: now() + 60, iss: 'https://issuer.example', aud: ['x', 'y'] })), options: LISTED, decides: true },
+    { name: 'audience a number', token: signRaw(hs, b64({ sub: 'a', exp: now() + 60, iss: 'https://issuer.example', aud: 7 })), options: ADDRESSED, decides: true },
+    { name: 'issuer a list in the token', token: signRaw(hs, b64({ sub: 'a', exp: now() + 60, iss: ['https://issuer.example'], aud: 'navimpact-live' })), options: ADDRESSED, decides: true },
+    { name: 'audience present but null', token: signRaw(hs, b64({ sub: 'a', exp: now() + 60, iss: 'https://issuer.example', aud: null })), options: ADDRESSED, decides: true },
+    { name: 'payload an array, no claim required', token: signRaw(hs, b64([1, 2])), options: NOTHING_REQUIRED, decides: true },
+    { name: 'payload null, no claim required', token: signRaw(hs, b64('null')), options: NOTHING_REQUIRED, decides: true },
+    { name: 'payload an object, no claim required', token: signRaw(hs, b64({})), options: NOTHING_REQUIRED, decides: true },
+    // JSON of 3n bytes is 4n characters: one more makes a length base64url cannot have, whose first 4n decode to a valid claims set.
+    { name: 'payload of 4n+1 characters whose first 4n decode', token: signRaw(hs, `${b64(`{"sub":"a","exp":${now() + 60}}`.padEnd(30, ' '))}Q`), options: OPTIONS, decides: true },
+    { name: 'payload null', token: signRaw(hs, b64('null')), options: OPTIONS, decides: true },
+    { name: 'payload a string', token: signRaw(hs, b64('"sub"')), options: OPTIONS, decides: true },
+    { name: 'payload with exp only in __proto__', token: signRaw(hs, b64('{"sub":"a","__proto__":{"exp":9999999999}}')), options: OPTIONS, decides: true },
+    { name: 'payload with a byte-order mark and whitespace', token: signRaw(hs, Buffer.from(`\ufeff \n{"sub":"a","exp":${now() + 60}} `).toString('base64url')), options: OPTIONS, decides: true },
+    { name: 'payload with two byte-order marks', token: signRaw(hs, Buffer.from(`\ufeff\ufeff{"sub":"a","exp":${now() + 60}}`).toString('base64url')), options: OPTIONS, decides: true },
+    { name: 'payload with a lone surrogate escaped in a claim', token: signRaw(hs, b64(`{"sub":"\\ud800","exp":${now() + 60}}`)), options: OPTIONS, decides: true },
+    { name: 'payload of 4n+2 characters (unused bits set)', token: signRaw(hs, `${b64({ sub: 'ab', exp: now() + 60 })}`.replace(/.$/, (c) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(c) | 3]!)), options: OPTIONS, decides: true },
+    { name: 'header with alg HS256 and a jku', token: signRaw(b64({ alg: 'HS256', jku: 'https://evil.example/keys' }), b64({ sub: 'a', exp: now() + 60 })), options: OPTIONS, decides: true },
+    { name: 'header not JSON', token: signRaw(b64('{"alg":'), b64({ sub: 'a', exp: now() + 60 })), options: OPTIONS, decides: false },
+    { name: 'header an array', token: signRaw(b64(['HS256']), b64({ sub: 'a', exp: now() + 60 })), options: OPTIONS, decides: false },
+    { name: 'options with a subject (not implemented here)', token: valid, options: { ...OPTIONS, subject: 'alice' }, decides: false },
+    { name: 'options with a maxTokenAge (not implemented here)', token: valid, options: { ...OPTIONS, maxTokenAge: 60 }, decides: false },
     { name: 'options without HS256 among the algorithms', token: valid, options: { ...OPTIONS, algorithms: ['RS256'] }, decides: false },
     { name: 'options requiring a typ', token: valid, options: { ...OPTIONS, typ: 'JWT' }, decides: false },
     { name: 'HS384 header', token: await sign({ sub: 'a', exp: now() + 60 }, { alg: 'HS384' }), options: OPTIONS, decides: false },
@@ -112,11 +149,14 @@ describe('auth - HS256 in the calling tick agrees with jose', () => {
   it('auth - every token the in-process path decides, jose decides the same; the rest it leaves to jose', async () => {
     const tokens = await corpus();
     const decisions = [];
-    for (const { name, token, options, decides } of tokens) {
-      const ours = inProcess(token, options);
-      decisions.push({ name, decided: ours !== 'undecided' });
-      if (ours !== 'undecided') expect({ name, outcome: ours }).toEqual({ name, outcome: await joseOutcome(token, options) });
-      expect({ name, decided: ours !== 'undecided' }).toEqual({ name, decided: decides });
+    // Twice: the second round meets the header segments the first remembered.
+    for (const round of [1, 2]) {
+      for (const { name, token, options, decides } of tokens) {
+        const ours = inProcess(token, options);
+        if (round === 1) decisions.push({ name, decided: ours !== 'undecided' });
+        if (ours !== 'undecided') expect({ name, round, outcome: ours }).toEqual({ name, round, outcome: await joseOutcome(token, options) });
+        expect({ name, round, decided: ours !== 'undecided' }).toEqual({ name, round, decided: decides });
+      }
     }
     // The corpus exercises both sides: accepted, refused by a claim, refused as malformed, and left to jose.
     expect(decisions.filter((d) => d.decided).length).toBeGreaterThanOrEqual(10);
@@ -150,6 +190,39 @@ describe('auth - the verifier takes the in-process path for usual HS256 tokens',
     expect(subtle).toHaveBeenCalledTimes(1);
     await expect(verifier.verify(tokens.find((t) => t.name === 'tampered payload')!.token)).rejects.toMatchObject({ reason: 'signature' });
     expect(subtle).toHaveBeenCalledTimes(2);
+  });
+
+  it('auth - verifyNow decides a usual token with no promise, refuses as verify refuses, and leaves the rest to verify', async () => {
+    const verifier = await createTokenVerifier({ secret: SECRET });
+    const tokens = await corpus();
+    const named = (name: string) => tokens.find((t) => t.name === name)!.token;
+    expect(verifier.verifyNow(named('valid, typ JWT'))).toMatchObject({ sub: 'alice', role: 'admin' });
+    expect(() => verifier.verifyNow(named('expired'))).toThrow(expect.objectContaining({ reason: 'expired' }));
+    expect(() => verifier.verifyNow(named('sub null (present: jose lets it through, the claims schema refuses)'))).toThrow(expect.objectContaining({ reason: 'claims' }));
+    expect(verifier.verifyNow(tokens.find((t) => t.name.startsWith('signature re-encoded'))!.token)).toBeUndefined();
+    expect(verifier.verifyNow(named('tampered payload'))).toBeUndefined();
+    expect(verifier.verifyNow('')).toBeUndefined();
+    expect(verifier.verifyNow('x'.repeat(9_000))).toBeUndefined();
+    // Every token of the corpus: what verifyNow decides, verify decides the same.
+    for (const { name, token, options } of tokens) {
+      if (options !== OPTIONS) continue;
+      let now: unknown;
+      try {
+        now = verifier.verifyNow(token);
+      } catch (err) {
+        now = { reason: (err as { reason: string }).reason };
+      }
+      if (now === undefined) continue;
+      const later = await verifier.verify(token).then(
+        (p) => p,
+        (err: { reason: string }) => ({ reason: err.reason }),
+      );
+      expect({ name, now }).toEqual({ name, now: later });
+    }
+    // A verifier without a secret decides nothing in the tick.
+    const { generateKeyPairSync } = await import('node:crypto');
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect((await createTokenVerifier({ publicKey: pem })).verifyNow(named('valid, typ JWT'))).toBeUndefined();
   });
 
   it('auth - the verifier resolves a usual token before any I/O: in the same turn of the event loop', async () => {
