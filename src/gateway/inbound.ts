@@ -53,7 +53,7 @@ export class Inbound {
       case 'ping':
         return void this.sockets.send(ws, serverFrame.pong(frame.ref));
       case 'subscribe':
-        return void this.subscriptions.subscribe(ws, frame.topic, frame.since, frame.ref);
+        return this.subscriptions.subscribe(ws, frame.topic, frame.since, frame.ref);
       case 'unsubscribe':
         return this.subscriptions.unsubscribe(ws, frame.topic, frame.ref);
       case 'auth':

@@ -19,6 +19,7 @@
  */
 import { CloseCode, FrameError, LogCode } from '../domain/codes.js';
 import { serverFrame, type Ref, type Topic } from '../domain/frames.js';
+import type { GrantFilter } from '../domain/filter.js';
 import { canReadMetrics } from '../domain/token.js';
 import type { ChangeFeed, FeedEvent, ReplayScope } from '../feed/types.js';
 import type { Logger } from '../observability/log.js';
@@ -47,28 +48,41 @@ export class Subscriptions {
     return this.replays.size;
   }
 
-  async subscribe(ws: Socket, requested: Topic, since: number | undefined, ref: Ref): Promise<void> {
+  /**
+   * Without `since` (or at the head), the subscription is live at once, in this call: no
+   * promise and no closure (issue 15: a handshake's garbage). A resume goes on in `resume`.
+   */
+  subscribe(ws: Socket, requested: Topic, since: number | undefined, ref: Ref): void {
     const canonical = canonicalTopic(requested);
     if ('error' in canonical) return this.sockets.error(ws, FrameError.BadFilter, canonical.error.message.slice(0, 200), ref);
     const topic = canonical.topic as Topic;
     const c = stateOf(ws);
-    const answer = (seq: number, recovered: boolean) => this.sockets.send(ws, serverFrame.subscribed(topic, seq, recovered, ref));
     if (topic === 'metrics') {
       if (!canReadMetrics(c.role)) return this.sockets.error(ws, FrameError.Forbidden, 'the metrics topic needs role monitor or admin', ref);
       if (!hasTopic(c, topic) && topicCount(c) >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
       addTopic(c, topic);
       ws.subscribe('metrics');
-      return void answer(this.feed.head, true);
+      return this.answer(ws, topic, this.feed.head, true, ref);
     }
-    if (hasTopic(c, topic)) return void answer(this.feed.head, true); // already live: nothing was missed
+    if (hasTopic(c, topic)) return this.answer(ws, topic, this.feed.head, true, ref); // already live: nothing was missed
     if (topicCount(c) >= this.options.GATEWAY_MAX_SUBSCRIPTIONS) return this.tooMany(ws, ref);
     addTopic(c, topic);
     if (canonical.filter) this.views.hold(topic, canonical.filter);
     const head = this.feed.head;
     if (since === undefined || since === head) {
       this.goLive(ws, topic);
-      return void answer(head, true);
+      return this.answer(ws, topic, head, true, ref);
     }
+    void this.resume(ws, topic, canonical.filter, since, ref);
+  }
+
+  private answer(ws: Socket, topic: Topic, seq: number, recovered: boolean, ref: Ref): void {
+    this.sockets.send(ws, serverFrame.subscribed(topic, seq, recovered, ref));
+  }
+
+  /** `subscribe` with a `since` behind or ahead of the feed's head: replays the gap, or says it cannot. */
+  private async resume(ws: Socket, topic: Topic, filter: GrantFilter | undefined, since: number, ref: Ref): Promise<void> {
+    const c = stateOf(ws);
     let first: number;
     try {
       // A gap within the feed's window of recent events needs no trip to the stream.
@@ -84,14 +98,14 @@ export class Subscriptions {
       if (since - this.feed.head <= this.options.GATEWAY_REPLAY_LIMIT) await this.feed.reached(since, AHEAD_WAIT_MS, (c.waiting ??= new AbortController()).signal);
       if (c.closed || c.closing || !hasTopic(c, topic)) return;
       if (since > this.feed.head) {
-        this.drop(ws, topic, canonical.filter !== undefined);
+        this.drop(ws, topic, filter !== undefined);
         return this.sockets.error(ws, FrameError.BadSince, `since ${since} is beyond this stream's head (${this.feed.head}); subscribe without since and reload`, ref);
       }
     }
     if (since < first - 1 || this.feed.head - since > this.options.GATEWAY_REPLAY_LIMIT) {
       // Outside the resume window (or a position this stream never had): reload from REST.
       this.goLive(ws, topic);
-      return void answer(this.feed.head, false);
+      return this.answer(ws, topic, this.feed.head, false, ref);
     }
     // Replay (since, until], with live frames of the topic held back meanwhile.
     const until = this.feed.head;
@@ -99,9 +113,8 @@ export class Subscriptions {
     let set = this.replays.get(topic);
     if (!set) this.replays.set(topic, (set = new Set()));
     set.add(ws);
-    answer(since, true);
+    this.answer(ws, topic, since, true, ref);
     const scope: ReplayScope = topic.startsWith('grant:') ? { grant: topic.slice('grant:'.length) } : 'all';
-    const filter = canonical.filter;
     const frameOf = (event: FeedEvent) => (filter ? Views.frameFor(topic, filter, event) : event.frame);
     let complete: boolean;
     try {
@@ -203,7 +216,8 @@ export class Subscriptions {
     if (c.closed || c.closing) return;
     if (topic === 'grants') {
       ws.subscribe('grants');
-      for (const t of topicsOf(c)) if (t.startsWith('grant:')) ws.unsubscribe(t);
+      // One topic held is this one: nothing else to leave (and no array made for it).
+      if (typeof c.topics === 'object') for (const t of topicsOf(c)) if (t.startsWith('grant:')) ws.unsubscribe(t);
     } else if (!ws.isSubscribed('grants')) {
       ws.subscribe(topic);
     }
