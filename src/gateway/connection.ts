@@ -225,6 +225,33 @@ export class Connection implements TopicHolder {
     this.milli = Math.floor(frames * MILLI);
   }
 
+  /**
+   * The tick's reads (heartbeat.ts), against `clock = clockOf(Date.now())`: small integers
+   * only, so that a tick over every connection allocates nothing (the getters above return
+   * times past 2^31 ms, a heap number each when not inlined: issue 15).
+   */
+  expiredBy(clock: number): boolean {
+    return clock >= this.expires;
+  }
+
+  expiringBy(clock: number): boolean {
+    return clock >= this.expiring;
+  }
+
+  /** Milliseconds since a frame or pong was last heard. */
+  silentFor(clock: number): number {
+    return clock - this.heard;
+  }
+
+  /** Milliseconds since the last protocol ping. */
+  unpingedFor(clock: number): number {
+    return clock - this.pinged;
+  }
+
+  pingedAt(clock: number): void {
+    this.pinged = clock;
+  }
+
   get allowanceAt(): number {
     return EPOCH + this.refilled;
   }
@@ -284,6 +311,9 @@ function since(ms: number): number {
   return Math.ceil(ms - EPOCH);
 }
 
+/** A time (ms since the epoch) as the connection keeps its times, for the tick's reads. */
+export const clockOf = since;
+
 /** The user data handed to uWS at upgrade: the state under one property (see the module comment). */
 export interface Held {
   readonly c: Connection;
@@ -325,6 +355,14 @@ export class OpenSockets implements Iterable<Socket> {
     this.at[slot] = undefined;
     this.count--;
     return true;
+  }
+
+  /**
+   * The connections by slot, `undefined` where none is: for the loops that run over every
+   * connection often (the tick) and must not allocate, as the iterator's results do.
+   */
+  get bySlot(): readonly (Socket | undefined)[] {
+    return this.at;
   }
 
   *[Symbol.iterator](): Iterator<Socket> {

@@ -10,7 +10,7 @@ import { CloseCode } from '../domain/codes.js';
 import { serverFrame } from '../domain/frames.js';
 import type { ChangeFeed } from '../feed/types.js';
 import type { TemplatedApp } from '../http/uws.js';
-import { stateOf } from './connection.js';
+import { clockOf, stateOf } from './connection.js';
 import type { Delivery } from './delivery.js';
 import type { GatewayOptions } from './gateway.js';
 import type { Sockets } from './sockets.js';
@@ -49,11 +49,21 @@ export class Heartbeat {
     this.metricsTimer = undefined;
   }
 
+  /**
+   * Runs over every connection four times a second: it allocates nothing per connection (no
+   * iterator results, no times as heap numbers), or an idle gateway's young generation would
+   * stay at its largest (issue 15: 15,000 idle connections allocated 2.4 MB a second here,
+   * above what V8 takes for idle, so it never gave the storm's young generation back).
+   */
   private tick(): void {
     const now = Date.now();
+    const clock = clockOf(now);
     const heartbeat = this.options.GATEWAY_HEARTBEAT;
     const bound = this.options.GATEWAY_MAX_BUFFER;
-    for (const ws of this.sockets.open) {
+    const open = this.sockets.open.bySlot;
+    for (let i = 0; i < open.length; i++) {
+      const ws = open[i];
+      if (ws === undefined) continue;
       const c = stateOf(ws);
       if (c.closing) {
         // A close waiting for a client that never read again: drop the connection.
@@ -63,13 +73,13 @@ export class Heartbeat {
         }
         continue;
       }
-      if (now >= c.expiresAt) {
+      if (c.expiredBy(clock)) {
         // `expiring` always comes first, even for a token too short-lived for the tick.
         if (!c.expiringSent) this.sockets.send(ws, serverFrame.expiring(c.expiresAt));
         this.sockets.kill(ws, CloseCode.TokenInvalid);
         continue;
       }
-      if (now - c.lastHeard > 2 * heartbeat) {
+      if (c.silentFor(clock) > 2 * heartbeat) {
         // Silent for two heartbeats: the peer is gone; no close frame can reach it.
         c.closing = true;
         ws.close();
@@ -79,12 +89,12 @@ export class Heartbeat {
         this.sockets.kill(ws, CloseCode.TooSlow);
         continue;
       }
-      if (!c.expiringSent && now >= c.expiringAt) {
+      if (!c.expiringSent && c.expiringBy(clock)) {
         c.expiringSent = true;
         this.sockets.send(ws, serverFrame.expiring(c.expiresAt));
       }
-      if (now - c.lastPing >= heartbeat) {
-        c.lastPing = now;
+      if (c.unpingedFor(clock) >= heartbeat) {
+        c.pingedAt(clock);
         ws.ping();
       }
     }

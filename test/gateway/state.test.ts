@@ -4,7 +4,7 @@
  * what was written, and a closed connection must give its slot back.
  */
 import { describe, expect, it } from 'vitest';
-import { Connection, OpenSockets, slotsInUse, type Socket } from '../../src/gateway/connection.js';
+import { clockOf, Connection, OpenSockets, slotsInUse, type Socket } from '../../src/gateway/connection.js';
 import { CloseCode } from '../../src/domain/codes.js';
 
 const make = (i: number) =>
@@ -125,5 +125,23 @@ describe('connection state', () => {
     expect(open.size).toBe(50 - removed.size + 1);
     expect([...open]).toContain(ws);
     for (const c of [...conns, newcomer]) c.release();
+  });
+
+  it("the tick's reads (small integers against clockOf) agree with the times in ms, on both sides of every bound", () => {
+    const c = make(2);
+    for (const delta of [-1, 0, 1]) {
+      const at = (ms: number) => clockOf(ms + delta);
+      expect({ delta, expired: c.expiredBy(at(c.expiresAt)) }).toEqual({ delta, expired: c.expiresAt + delta >= c.expiresAt });
+      expect({ delta, expiring: c.expiringBy(at(c.expiringAt)) }).toEqual({ delta, expiring: c.expiringAt + delta >= c.expiringAt });
+      expect({ delta, silent: c.silentFor(at(c.lastHeard + 50_000)) }).toEqual({ delta, silent: 50_000 + delta });
+      expect({ delta, unpinged: c.unpingedFor(at(c.lastPing + 25_000)) }).toEqual({ delta, unpinged: 25_000 + delta });
+    }
+    const now = 1_764_590_030_000;
+    c.pingedAt(clockOf(now));
+    expect(c.lastPing).toBe(now);
+    expect(c.unpingedFor(clockOf(now))).toBe(0);
+    // Small integers: a time in the tick's units fits V8's 31-bit integers for 24 days of uptime.
+    expect(Number.isInteger(clockOf(Date.now())) && Math.abs(clockOf(Date.now())) < 2 ** 30).toBe(true);
+    c.release();
   });
 });
