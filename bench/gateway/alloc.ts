@@ -39,10 +39,14 @@ function frameName(node: ProfileNode): string {
   return `${functionName || '(anonymous)'} ${file}${lineNumber > 0 ? `:${lineNumber + 1}` : ''}`;
 }
 
-/** Sampled bytes by allocating function, and by the innermost frame of the service's own code. */
-export function allocationsBy(head: ProfileNode): { total: number; self: Map<string, number>; own: Map<string, number> } {
+/**
+ * Sampled bytes by allocating function, by the innermost frame of the service's own code,
+ * and by the pair of them (which of our steps made which function allocate).
+ */
+export function allocationsBy(head: ProfileNode): { total: number; self: Map<string, number>; own: Map<string, number>; pairs: Map<string, number> } {
   const self = new Map<string, number>();
   const own = new Map<string, number>();
+  const pairs = new Map<string, number>();
   let total = 0;
   const walk = (node: ProfileNode, ownFrame: string) => {
     const name = frameName(node);
@@ -51,11 +55,13 @@ export function allocationsBy(head: ProfileNode): { total: number; self: Map<str
       total += node.selfSize;
       self.set(name, (self.get(name) ?? 0) + node.selfSize);
       own.set(mine, (own.get(mine) ?? 0) + node.selfSize);
+      const pair = mine === name ? name : `${mine} > ${name}`;
+      pairs.set(pair, (pairs.get(pair) ?? 0) + node.selfSize);
     }
     for (const child of node.children ?? []) walk(child, mine);
   };
   walk(head, '(none of the service)');
-  return { total, self, own };
+  return { total, self, own, pairs };
 }
 
 const perConnection = (m: Map<string, number>, n: number) =>
@@ -84,6 +90,8 @@ export async function alloc(env: Env, target: Target) {
       self: perConnection(by.self, n),
       /** By the innermost function of the service's own src/ on the stack. */
       own: perConnection(by.own, n),
+      /** By the two together: `our step > allocating function` (the step alone where it allocated itself). */
+      ownBySelf: perConnection(by.pairs, n),
       ownShareOfTotal: round(([...by.own].filter(([f]) => f.includes(' src/')).reduce((s, [, b]) => s + b, 0) / Math.max(1, by.total)) * 100, 1),
     };
     log(`alloc ${target}: ${result.bytesPerConnection} bytes allocated per connection (${conn.ready} connections)`);
