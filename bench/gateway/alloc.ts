@@ -12,8 +12,15 @@
  * bytes by the function that allocated them (`self`) and by the innermost function of the
  * service's own `src/` on the allocating stack (`own`: which of our steps caused it). Sampled
  * every 256 bytes, so each figure is an estimate; the profiler's own cost is not in it.
+ *
+ * Then, with every connection open and idle, the profiler on again for IDLE_SECONDS: what the
+ * server allocates per connection per second doing nothing but keeping them (heartbeats,
+ * timers). V8 gives a storm's young generation back only once its allocation rate falls below
+ * 1 KB/ms; a tick that allocated 160 bytes a connection a second kept 15,000 idle
+ * connections above that for good (bench/README "Memory per connection after the tick").
  */
 import { round } from '../common/stats.js';
+import { sleep } from '../common/time.js';
 import type { Env } from './env.js';
 import { connectClients } from './load-process.js';
 import { withWarmServer } from './memory.js';
@@ -27,6 +34,8 @@ interface ProfileNode {
 }
 
 const SAMPLING_INTERVAL = 256;
+/** How long the idle connections are profiled. */
+const IDLE_SECONDS = 15;
 const TOP = 25;
 
 /**
@@ -79,6 +88,10 @@ export async function alloc(env: Env, target: Target) {
     const { profile } = (await inspector.call('HeapProfiler.stopSampling')) as { profile: { head: ProfileNode } };
     const n = Math.max(1, conn.ready);
     const by = allocationsBy(profile.head);
+    await inspector.call('HeapProfiler.startSampling', { samplingInterval: SAMPLING_INTERVAL, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    await sleep(IDLE_SECONDS * 1_000);
+    const idle = allocationsBy(((await inspector.call('HeapProfiler.stopSampling')) as { profile: { head: ProfileNode } }).profile.head);
+    const perSecond = n * IDLE_SECONDS;
     const result = {
       connections: conn.ready,
       failed: conn.failed,
@@ -93,8 +106,18 @@ export async function alloc(env: Env, target: Target) {
       /** By the two together: `our step > allocating function` (the step alone where it allocated itself). */
       ownBySelf: perConnection(by.pairs, n),
       ownShareOfTotal: round(([...by.own].filter(([f]) => f.includes(' src/')).reduce((s, [, b]) => s + b, 0) / Math.max(1, by.total)) * 100, 1),
+      /** Then every connection open and idle for `idleSeconds`: bytes allocated per connection per second. */
+      idle: {
+        idleSeconds: IDLE_SECONDS,
+        bytesPerConnectionPerSecond: round(idle.total / perSecond, 1),
+        kBPerSecond: round(idle.total / IDLE_SECONDS / 1024, 1),
+        ownBySelf: [...idle.pairs]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, TOP)
+          .map(([frame, bytes]) => ({ frame, bytesPerConnectionPerSecond: round(bytes / perSecond, 2) })),
+      },
     };
-    log(`alloc ${target}: ${result.bytesPerConnection} bytes allocated per connection (${conn.ready} connections)`);
+    log(`alloc ${target}: ${result.bytesPerConnection} bytes allocated per connection (${conn.ready} connections); idle ${result.idle.bytesPerConnectionPerSecond} bytes per connection per second`);
     return result;
   });
 }
