@@ -16,10 +16,13 @@ const RETRY_SPREAD_S = 2;
 
 export type Admitted = { ok: true } | { ok: false; retryAfterSeconds: number; reason: 'draining' | 'over_capacity' };
 
-/** Where each decision is counted (`navimpact_gateway_admissions_total{result}`). */
+/** Where each decision is counted (`navimpact_gateway_admissions_total{result}`; series.ts Tally). */
 export interface AdmissionCounter {
-  inc(labels: { result: 'admitted' | 'draining' | 'over_capacity' }): void;
+  incFor(result: 'admitted' | 'draining' | 'over_capacity'): void;
 }
+
+/** The one answer of every admitted upgrade: made once (an upgrade allocates as little as it can). */
+const ADMITTED: Admitted = { ok: true };
 
 export class Admission {
   private readonly times: Float64Array;
@@ -38,17 +41,21 @@ export class Admission {
 
   admit(now = Date.now()): Admitted {
     const decision = this.decide(now);
-    this.counter?.inc({ result: decision.ok ? 'admitted' : decision.reason });
+    this.counter?.incFor(decision.ok ? 'admitted' : decision.reason);
     return decision;
   }
 
   private decide(now: number): Admitted {
-    const spread = Math.floor(this.random() * (RETRY_SPREAD_S + 1));
-    if (this.draining) return { ok: false, retryAfterSeconds: DRAINING_RETRY_S + spread, reason: 'draining' };
+    if (this.draining) return { ok: false, retryAfterSeconds: DRAINING_RETRY_S + this.spread(), reason: 'draining' };
     const oldest = this.times[this.next]!;
-    if (now - oldest < WINDOW_MS) return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((oldest + WINDOW_MS - now) / 1_000)) + spread, reason: 'over_capacity' };
+    if (now - oldest < WINDOW_MS) return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((oldest + WINDOW_MS - now) / 1_000)) + this.spread(), reason: 'over_capacity' };
     this.times[this.next] = now;
     this.next = (this.next + 1) % this.times.length;
-    return { ok: true };
+    return ADMITTED;
+  }
+
+  /** Extra seconds for one refusal's Retry-After. */
+  private spread(): number {
+    return Math.floor(this.random() * (RETRY_SPREAD_S + 1));
   }
 }

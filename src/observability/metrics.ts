@@ -6,7 +6,7 @@
  * section 6 are fixed.
  */
 import { Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import { gatewaySeries, ingestSeries, invalidatorSeries, processSeries, relaySeries, type WatchedPool } from './series.js';
+import { gatewaySeries, ingestSeries, invalidatorSeries, processSeries, relaySeries, Tally, type WatchedPool } from './series.js';
 
 export type { WatchedPool } from './series.js';
 
@@ -29,8 +29,9 @@ export function createMetrics(roles: readonly MetricsRole[] = ALL_ROLES) {
     invalidator: invalidatorSeries(),
     ingest: ingestSeries(),
   };
-  const register = (group: Record<string, Metric>) => {
-    for (const metric of Object.values(group)) registry.registerMetric(metric);
+  const register = (group: Record<string, Metric | Tally<string>>) => {
+    // A Tally is read by its series' collect; the series is what is registered.
+    for (const metric of Object.values(group)) if (!(metric instanceof Tally)) registry.registerMetric(metric);
   };
   register(groups.process);
   for (const role of new Set(roles)) register(groups[role]);

@@ -9,6 +9,53 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 
 const none = { registers: [] };
 
+/**
+ * A count kept by a hot path as a plain number and handed to its prom-client series at each
+ * scrape (the series' `collect`). prom-client's own `inc` and `dec` allocate a labels object,
+ * a hash string and a result object on every call: about 250 bytes a WebSocket handshake, the
+ * garbage that grows V8's young generation in a storm (issue 15). A Tally allocates nothing.
+ * With `label`, a count per value of that one label (as few values as the series has).
+ */
+export class Tally<V extends string = never> {
+  private total = 0;
+  private taken = 0;
+  private readonly byValue = new Map<V, number>();
+  private readonly takenByValue = new Map<V, number>();
+
+  inc(by = 1): void {
+    this.total += by;
+  }
+
+  dec(by = 1): void {
+    this.total -= by;
+  }
+
+  /** One more for `value` of the label. */
+  incFor(value: V, by = 1): void {
+    this.byValue.set(value, (this.byValue.get(value) ?? 0) + by);
+  }
+
+  get value(): number {
+    return this.total;
+  }
+
+  /** What was added since the last call (a counter's `collect` adds it to its series). */
+  take(): number {
+    const delta = this.total - this.taken;
+    this.taken = this.total;
+    return delta;
+  }
+
+  /** As `take`, per value of the label. */
+  takeEach(each: (value: V, delta: number) => void): void {
+    for (const [value, total] of this.byValue) {
+      const delta = total - (this.takenByValue.get(value) ?? 0);
+      this.takenByValue.set(value, total);
+      if (delta !== 0) each(value, delta);
+    }
+  }
+}
+
 /** What `navimpact_db_pool_connections` reads of a pg.Pool. */
 export interface WatchedPool {
   readonly totalCount: number;
@@ -141,14 +188,31 @@ export function relaySeries() {
 
 /** Series of the `gateway` role: WebSocket clients, the cache's read side, REST, the feed, the scrapers. */
 export function gatewaySeries() {
+  const wsConnections = new Tally();
+  const wsMessagesSent = new Tally();
+  const admissions = new Tally<'admitted' | 'draining' | 'over_capacity'>();
   return {
-    wsConnections: new Gauge({ ...none, name: 'navimpact_ws_connections', help: 'Open WebSocket connections on this gateway.' }),
+    /** Counted on every open, close and frame sent: plain numbers (Tally), read by the series below at each scrape. */
+    wsConnections,
+    wsMessagesSent,
+    admissions,
+    wsConnectionsSeries: new Gauge({
+      ...none,
+      name: 'navimpact_ws_connections',
+      help: 'Open WebSocket connections on this gateway.',
+      collect() {
+        this.set(wsConnections.value);
+      },
+    }),
     sseStreams: new Gauge({ ...none, name: 'navimpact_sse_streams', help: 'Open Server-Sent Events streams (GET /v1/live/sse) on this gateway.' }),
-    admissions: new Counter({
+    admissionsSeries: new Counter({
       ...none,
       name: 'navimpact_gateway_admissions_total',
       help: 'New WebSocket upgrades and SSE streams past the Origin check, by admission result: admitted, over_capacity (more than GATEWAY_ACCEPT_RATE in the last second), draining. The rate of result="admitted" never exceeds GATEWAY_ACCEPT_RATE.',
       labelNames: ['result'] as const,
+      collect() {
+        admissions.takeEach((result, delta) => this.inc({ result }, delta));
+      },
     }),
     feedEventsInvalid: new Counter({
       ...none,
@@ -170,10 +234,14 @@ export function gatewaySeries() {
       name: 'navimpact_feed_replays',
       help: 'Replays of stream GRANTS running now in this process (resuming clients, /v1/changes beyond the recent events); bounded.',
     }),
-    wsMessagesSent: new Counter({
+    wsMessagesSentSeries: new Counter({
       ...none,
       name: 'navimpact_ws_messages_sent_total',
       help: 'Frames sent to WebSocket clients (each delivery to each client counts).',
+      collect() {
+        const delta = wsMessagesSent.take();
+        if (delta > 0) this.inc(delta);
+      },
     }),
     wsSlowDisconnects: new Counter({
       ...none,

@@ -176,7 +176,7 @@ describe('storm', () => {
   it('admission - at most `rate` admitted in any sliding second, the rest told when to come back', () => {
     let now = 0;
     const counted = new Map<string, number>();
-    const admission = new Admission(10, { inc: ({ result }) => counted.set(result, (counted.get(result) ?? 0) + 1) }, () => 0);
+    const admission = new Admission(10, { incFor: (result) => counted.set(result, (counted.get(result) ?? 0) + 1) }, () => 0);
     const admitted: number[] = [];
     let asked = 0;
     for (let t = 0; t < 5_000; t += 7) {
