@@ -434,6 +434,23 @@ describe('auth - transport helpers', () => {
     expect(parseBearer('BEARER   abc.def.ghi ')).toBe('abc.def.ghi');
   });
 
+  it('auth - parseBearer gives what the grammar of the header captures, for 20,000 random headers', () => {
+    const reference = (h: string) => /^Bearer[ \t]+([^\s,]+)[ \t]*$/i.exec(h)?.[1];
+    const pieces = ['Bearer', 'bearer', 'BEARER', 'Basic', ' ', '\t', '  ', ',', 'a', 'b.c', '-_', '\u00a0', '\u2028', '\ufeff', '\n', 'é', '='];
+    let seed = 7;
+    const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    let tokens = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let header = i % 2 === 0 ? pieces[Math.floor(next() * 3)]! : '';
+      const length = Math.floor(next() * 6);
+      for (let j = 0; j < length; j++) header += pieces[Math.floor(next() * pieces.length)]!;
+      const expected = reference(header);
+      if (expected !== undefined) tokens++;
+      expect({ header, token: parseBearer(header) }).toEqual({ header, token: expected });
+    }
+    expect(tokens).toBeGreaterThan(300);
+  });
+
   it.each([undefined, '', 'Bearer', 'Bearer ', 'Basic dXNlcjpwYXNz', 'Bearer a b', 'Bearerabc', 'Token abc'])('auth - parseBearer finds no token in %j', (header) => {
     expect(parseBearer(header)).toBeUndefined();
   });
