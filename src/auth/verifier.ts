@@ -14,10 +14,10 @@
  *
  * # Cost
  * Keys are imported once, at creation (the HS256 secret too: jose would import raw bytes on
- * every call); `verify` runs on every WebSocket upgrade and does one
- * header decode, one signature check and one claims parse. An HS256 token of the usual
- * shape is checked in the calling tick by node:crypto (auth/hmac.ts: no thread-pool round
- * trip, a third of the CPU, no promise: `verifyNow`), with jose's claim semantics; jose verifies the rest. JWKS
+ * every call); `verify` runs on every WebSocket upgrade and does one header decode, one
+ * signature check and one claims parse. An HS256 token of the usual shape is checked in the
+ * calling tick by node:crypto (auth/hmac.ts: no thread-pool round trip, a third of the CPU,
+ * no promise: `verifyNow`), its claims as jose checks them; jose verifies the rest. JWKS
  * keys are cached by jose for 10 minutes; an unknown `kid` triggers a refetch at most once
  * per cooldown (30 s), so a flood of tokens with made-up `kid`s costs the JWKS endpoint at
  * most one request per cooldown.
