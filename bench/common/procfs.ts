@@ -54,19 +54,32 @@ function statusKb(status: string, field: string): number {
 }
 
 /**
+ * Resident MB of the anonymous mappings by kind: `[heap]` (glibc's main heap: uWS's sockets,
+ * buffers, native objects), those of exactly 256 KB (V8's heap pages on x64 Linux, each page
+ * its own mapping) and the other anonymous ones (V8's large objects, thread stacks, mmapped
+ * allocations). Tells a server's native memory from its JS heap.
+ */
+export function anonRssByKindMB(pid: number): { heap: number; v8Pages: number; other: number } {
+  const kb = { heap: 0, v8Pages: 0, other: 0 };
+  let kind: keyof typeof kb | undefined;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(\S*)/.exec(line);
+    if (range) {
+      const anonymous = range[3] === '0' && range[4] === '';
+      kind = range[4] === '[heap]' ? 'heap' : !anonymous ? undefined : parseInt(range[2]!, 16) - parseInt(range[1]!, 16) === 262_144 ? 'v8Pages' : 'other';
+    } else if (kind && line.startsWith('Rss:')) kb[kind] += Number(/(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  const mb = (k: number) => Math.round(k / 102.4) / 10;
+  return { heap: mb(kb.heap), v8Pages: mb(kb.v8Pages), other: mb(kb.other) };
+}
+
+/**
  * Resident MB of the anonymous mappings of exactly 256 KB: V8's heap pages on x64 Linux (each
  * page its own mapping). Less the committed size of V8's paged spaces, this is what V8 keeps
  * mapped outside any space (pages it pooled after shrinking a space, freed later).
  */
 export function v8PageRssMB(pid: number): number {
-  let kb = 0;
-  let pageSized = false;
-  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-    const range = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(\S*)/.exec(line);
-    if (range) pageSized = parseInt(range[2]!, 16) - parseInt(range[1]!, 16) === 262_144 && range[3] === '0' && range[4] === '';
-    else if (pageSized && line.startsWith('Rss:')) kb += Number(/(\d+)/.exec(line)?.[1] ?? 0);
-  }
-  return Math.round(kb / 102.4) / 10;
+  return anonRssByKindMB(pid).v8Pages;
 }
 
 export function rssBytes(pid: number): number {

@@ -5,7 +5,7 @@
  * these, `bytesPerConnectionHeld`, is issue 15's measure: what the process keeps once V8
  * has shrunk its heap by itself), then after a forced full GC.
  */
-import { rssBytes, rssParts, v8PageRssMB } from '../common/procfs.js';
+import { anonRssByKindMB, rssBytes, rssParts, v8PageRssMB } from '../common/procfs.js';
 import { round } from '../common/stats.js';
 import { sleep } from '../common/time.js';
 import { startServer, type Env, type Server } from './env.js';
@@ -51,10 +51,10 @@ function outsideSpaces(pid: number, spacesMB: Record<string, number>): number {
   return round(Math.max(0, v8PageRssMB(pid) - paged));
 }
 
-/** The RSS split (anonymous, file-backed), V8's spaces and the V8 pages outside them. */
+/** The RSS split (anonymous, file-backed), V8's spaces, the V8 pages outside them, and the anonymous RSS by kind (glibc's heap, V8's pages, other). */
 async function parts(pid: number, inspector: Inspector) {
   const spacesMB = (await inspector.memoryBySpace()).spacesMB;
-  return { ...rssParts(pid), spacesMB, v8PagesOutsideSpacesMB: outsideSpaces(pid, spacesMB) };
+  return { ...rssParts(pid), spacesMB, v8PagesOutsideSpacesMB: outsideSpaces(pid, spacesMB), anonByKindMB: anonRssByKindMB(pid) };
 }
 
 /** What `withWarmServer` hands its measurement. */
