@@ -34,6 +34,7 @@ import { randomBytes } from 'node:crypto';
 import type { CloseCode } from '../domain/codes.js';
 import { TOKEN_ROLES, type TokenRole } from '../domain/token.js';
 import type { WebSocket } from '../http/uws.js';
+import type { TopicHolder } from './topics.js';
 
 const CLOSED = 1;
 const CLOSING = 2;
@@ -77,16 +78,6 @@ interface Rare {
   pendingClose?: CloseCode | undefined;
   /** When a pending close gives up on the client and drops the connection (ms since the epoch). */
   closeBy?: number;
-}
-
-/** What the topic functions below read and change. */
-export interface TopicHolder {
-  /**
-   * Topics the client subscribed to (what it asked for, whatever uWS is subscribed to):
-   * none, the one topic itself (what most clients hold), or a Set from the second on (a Set
-   * costs 150 B).
-   */
-  topics: string | Set<string> | undefined;
 }
 
 export interface ConnectionInit {
@@ -377,37 +368,4 @@ export class OpenSockets implements Iterable<Socket> {
 /** When `expiring` is due: a quarter of the remaining lifetime before expiry, at most `noticeMs`. */
 export function expiringAt(now: number, expiresAt: number, noticeMs: number): number {
   return expiresAt - Math.min(noticeMs, Math.max(0, (expiresAt - now) / 4));
-}
-
-export function hasTopic(c: TopicHolder, topic: string): boolean {
-  const t = c.topics;
-  return t === topic || (typeof t === 'object' && t.has(topic));
-}
-
-export function topicCount(c: TopicHolder): number {
-  const t = c.topics;
-  return t === undefined ? 0 : typeof t === 'string' ? 1 : t.size;
-}
-
-export function addTopic(c: TopicHolder, topic: string): void {
-  const t = c.topics;
-  if (t === undefined || t === topic) c.topics = topic;
-  else if (typeof t === 'string') c.topics = new Set([t, topic]);
-  else t.add(topic);
-}
-
-/** False when the connection did not hold `topic`. */
-export function deleteTopic(c: TopicHolder, topic: string): boolean {
-  const t = c.topics;
-  if (t === topic) {
-    c.topics = undefined;
-    return true;
-  }
-  return typeof t === 'object' && t.delete(topic);
-}
-
-/** A snapshot of the connection's topics (safe to change them while iterating it). */
-export function topicsOf(c: TopicHolder): string[] {
-  const t = c.topics;
-  return t === undefined ? [] : typeof t === 'string' ? [t] : [...t];
 }

@@ -3,7 +3,7 @@
  * topic functions must behave as one Set would, whatever the sequence of changes.
  */
 import { describe, expect, it } from 'vitest';
-import { addTopic, deleteTopic, hasTopic, topicCount, topicsOf, type TopicHolder } from '../../src/gateway/connection.js';
+import { addTopic, deleteTopic, hasTopic, topicCount, topicsOf, type TopicHolder } from '../../src/gateway/topics.js';
 
 const TOPICS = ['grants', 'grant:1', 'grant:2', 'metrics', 'grants?status=open'];
 
