@@ -1,12 +1,30 @@
 /**
  * The `previous` of a change event (domain/events.ts): the grant's filter fields before the
- * change, read from the change log's `previous` column (table column names, as the trigger's
- * json_build_object wrote them). On an update only the fields that changed are kept, so an
- * event grows only by what a filtered view needs to tell that the grant left it.
+ * change, read from the change log's `previous` column (table column names). On an update
+ * only the fields that changed are kept, so an event grows only by what a filtered view
+ * needs to tell that the grant left it.
+ *
+ * The capture trigger logs all nine fields for a delete; for an update, since migration
+ * 006, only those the update changed (002's trigger logged all nine: such rows may still be
+ * in the log after an upgrade, and read the same way, since each field is compared with the
+ * row after the change here either way).
  */
-import { FILTER_FIELDS, type FilterFields } from '../domain/filter.js';
+import type { FilterFields } from '../domain/filter.js';
 import type { PreviousFields } from '../domain/events.js';
 import { GrantRow, type Grant } from '../domain/grant.js';
+
+/** Each filter field's column in `grants`. */
+const COLUMN_OF = {
+  source: 'source',
+  title: 'title',
+  description: 'description',
+  agency: 'agency',
+  maxAmount: 'max_amount',
+  closeDate: 'close_date',
+  status: 'status',
+  locations: 'locations',
+  vicOutcomeDomain: 'vic_outcome_domain',
+} as const satisfies Record<keyof FilterFields, keyof GrantRow>;
 
 const PreviousRow = GrantRow.pick({
   source: true,
@@ -18,19 +36,19 @@ const PreviousRow = GrantRow.pick({
   status: true,
   locations: true,
   vic_outcome_domain: true,
-}).transform(
-  (row): FilterFields => ({
-    source: row.source,
-    title: row.title,
-    description: row.description,
-    agency: row.agency,
-    maxAmount: row.max_amount,
-    closeDate: row.close_date,
-    status: row.status,
-    locations: row.locations ?? [],
-    vicOutcomeDomain: row.vic_outcome_domain,
-  }),
-);
+});
+const PreviousUpdateRow = PreviousRow.partial();
+
+/** The row's filter fields, named as in FilterFields; absent columns stay absent. */
+function fieldsOf(row: Partial<Record<(typeof COLUMN_OF)[keyof FilterFields], unknown>>): PreviousFields {
+  const fields: Record<string, unknown> = {};
+  for (const [field, column] of Object.entries(COLUMN_OF)) {
+    if (!(column in row)) continue;
+    const value = row[column];
+    fields[field] = field === 'locations' ? (value ?? []) : value;
+  }
+  return fields as PreviousFields;
+}
 
 /**
  * The event's `previous`, or undefined when the log row has none (an insert, or a change
@@ -39,12 +57,16 @@ const PreviousRow = GrantRow.pick({
  */
 export function previousOf(op: 'insert' | 'update' | 'delete', row: Record<string, unknown> | null, after: Grant | null): PreviousFields | undefined {
   if (op === 'insert' || row === null) return undefined;
-  const parsed = PreviousRow.safeParse(row);
+  if (op === 'delete' || after === null) {
+    const parsed = PreviousRow.safeParse(row);
+    return parsed.success ? fieldsOf(parsed.data) : undefined;
+  }
+  const parsed = PreviousUpdateRow.safeParse(row);
   if (!parsed.success) return undefined;
-  if (op === 'delete' || after === null) return parsed.data;
+  const before = fieldsOf(parsed.data);
   const changed: Record<string, unknown> = {};
-  for (const field of FILTER_FIELDS) {
-    if (JSON.stringify(parsed.data[field]) !== JSON.stringify(after[field])) changed[field] = parsed.data[field];
+  for (const [field, value] of Object.entries(before)) {
+    if (JSON.stringify(value) !== JSON.stringify(after[field as keyof FilterFields])) changed[field] = value;
   }
   return changed as PreviousFields;
 }

@@ -14,7 +14,8 @@ import { expect } from 'vitest';
 import { serviceFixtures } from '../support/fixtures.js';
 import type { Child } from '../support/process.js';
 import { ChangeEvent } from '../../src/domain/events.js';
-import { GrantFromRow } from '../../src/domain/grant.js';
+import { GrantFromRow, type Grant } from '../../src/domain/grant.js';
+import { FILTER_FIELDS } from '../../src/domain/filter.js';
 
 /**
  * The fixtures of a capture suite: those of test/support/fixtures.ts, with the audit
@@ -139,6 +140,21 @@ export function expectExactlyOnce(events: StoredEvent[], audit: AuditRow[]): voi
     }
     const snap = snapshots.get(key(event.id, event.version, event.op));
     expect(event.grant).toEqual(GrantFromRow.parse(snap));
+  }
+  // Each event's `previous` is the grant's filter fields at the version before it: on an
+  // update those that changed, on a delete all of them, none on an insert.
+  const before = new Map<string, Grant>();
+  for (const { event } of events) {
+    const last = before.get(event.id);
+    if (event.op === 'insert') expect(event.previous, `previous of insert ${event.id}`).toBeUndefined();
+    else {
+      const expected = Object.fromEntries(
+        FILTER_FIELDS.filter((f) => event.op === 'delete' || JSON.stringify(last![f]) !== JSON.stringify(event.grant![f])).map((f) => [f, last![f]]),
+      );
+      expect(event.previous, `previous of ${event.op} ${event.id} v${event.version}`).toEqual(expected);
+    }
+    if (event.grant) before.set(event.id, event.grant);
+    else before.delete(event.id);
   }
 }
 

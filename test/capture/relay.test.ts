@@ -65,6 +65,31 @@ describe.sequential('capture', () => {
     expectExactlyOnce(events, await readAudit(db.url));
   });
 
+  it('capture - an event carries the filter fields before the change: those an update moved, all on a delete', async () => {
+    const db = await database();
+    const r = relay(db);
+    await r.waitFor(hasCode('RelayLeaderAcquired'));
+    const psql = (sql: string) => execFileSync('psql', [db.url, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql]).toString().trim();
+    const id = psql(
+      "INSERT INTO grants (source, external_id, title, description, max_amount, close_date, locations) VALUES ('psql', 'p-2', 'Before', 'Long text', 20000, '2026-06-30', '{VIC}') RETURNING id",
+    ).split('\n')[0]!;
+    psql(`UPDATE grants SET max_amount = 25000, status = 'closed', locations = '{VIC,NSW}' WHERE id = '${id}'`);
+    psql(`UPDATE grants SET url = 'https://example.org/g', min_amount = 100 WHERE id = '${id}'`); // no filter field
+    psql(`UPDATE grants SET description = NULL, agency = 'Agency' WHERE id = '${id}'`); // to and from null
+    psql(`UPDATE grants SET max_amount = 25000.00, title = 'After' WHERE id = '${id}'`); // same amount, other scale
+    psql(`DELETE FROM grants WHERE id = '${id}'`);
+    const events = await readStream(fx.nats.url, 6);
+    expect(events.map((e) => e.event.previous)).toEqual([
+      undefined,
+      { maxAmount: 20000, status: 'open', locations: ['VIC'] },
+      {},
+      { description: 'Long text', agency: null },
+      { title: 'Before' },
+      { source: 'psql', title: 'After', description: null, agency: 'Agency', maxAmount: 25000, closeDate: '2026-06-30', status: 'closed', locations: ['VIC', 'NSW'], vicOutcomeDomain: null },
+    ]);
+    expectExactlyOnce(events, await readAudit(db.url));
+  });
+
   it('capture - a writer that saw the relay busy and commits after it turned idle is published at once', async () => {
     // With the safety poll an hour away, a lost wake-up would leave this change unpublished.
     const db = await database();

@@ -7,8 +7,8 @@
  */
 import type { Migration } from '../migrate.js';
 
-/** The filter fields of OLD, as JSON with the table's column names. */
-const previous = (row: string) =>
+/** The filter fields of OLD, as JSON with the table's column names (006 keeps it for deletes). */
+export const previous = (row: string) =>
   `json_build_object('source', ${row}.source, 'title', ${row}.title, 'description', ${row}.description, 'agency', ${row}.agency, ` +
   `'max_amount', ${row}.max_amount, 'close_date', ${row}.close_date, 'status', ${row}.status, 'locations', ${row}.locations, ` +
   `'vic_outcome_domain', ${row}.vic_outcome_domain)`;

@@ -1,0 +1,62 @@
+/**
+ * An update logs, in `previous`, only the filter fields it changed (issue 15: what capture
+ * costs writers).
+ *
+ * 002 logged all nine filter fields of OLD on every update, description included, and the
+ * relay then kept only those that changed (capture/previous.ts). Writing the ones the relay
+ * drops cost the writer's transaction: the log row of a typical update was 1,470 bytes
+ * (the row's JSON and its previous description twice over), 921 with this change, and the
+ * Postgres CPU per single-row update fell from 418-456 to 365-393 us (bench/relay
+ * `--pg-profile` parts; bench/README.md). The relay still compares what it reads with the
+ * row, so an event is the same whichever trigger wrote its log row, and log rows written by
+ * 002's trigger (all nine fields) still read right after an upgrade. A delete (and TRUNCATE)
+ * still logs all nine: a view must know whether the grant was in it.
+ *
+ * `vacuum_truncate = false`: the log is a queue the relay empties; a vacuum that cut its
+ * empty tail made writers extend the file again page by page (Postgres 15 extends under a
+ * lock, one write per page), and cutting it takes an ACCESS EXCLUSIVE lock on the log that
+ * every writer's INSERT waits behind. The pages stay and are reused from the free space map.
+ *
+ * The function is recreated, so its search path is pinned again as 003 does.
+ */
+import type { Migration } from '../migrate.js';
+import { previous } from './002_previous_values.js';
+
+const FILTER_COLUMNS = ['source', 'title', 'description', 'agency', 'max_amount', 'close_date', 'status', 'locations', 'vic_outcome_domain'];
+
+/** `p := p || {column: OLD.column}` for each filter column the update changed. */
+const changedColumns = FILTER_COLUMNS.map(
+  (c) => `    IF NEW.${c} IS DISTINCT FROM OLD.${c} THEN p := p || jsonb_build_object('${c}', OLD.${c}); END IF;`,
+).join('\n');
+
+export const migration: Migration = {
+  version: 6,
+  name: 'an update logs only the filter fields it changed',
+  sql: /* sql */ `
+CREATE OR REPLACE FUNCTION grants_capture() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+  p jsonb;
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO grant_changes (op, grant_id, version, row, previous) VALUES ('delete', OLD.id, OLD.version + 1, NULL, ${previous('OLD')});
+  ELSIF TG_OP = 'UPDATE' THEN
+    p := '{}';
+${changedColumns}
+    INSERT INTO grant_changes (op, grant_id, version, row, previous) VALUES ('update', NEW.id, NEW.version, row_to_json(NEW), p::json);
+  ELSE
+    INSERT INTO grant_changes (op, grant_id, version, row) VALUES ('insert', NEW.id, NEW.version, row_to_json(NEW));
+  END IF;
+  IF (SELECT relay_idle FROM capture_wakeup) THEN
+    PERFORM pg_notify('navimpact_grant_changes', '');
+  END IF;
+  RETURN NULL;
+END $$;
+DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION %I.grants_capture() SET search_path = pg_catalog, %I, pg_temp', current_schema(), current_schema());
+END $$;
+
+ALTER TABLE grant_changes SET (vacuum_truncate = false);
+`,
+};
