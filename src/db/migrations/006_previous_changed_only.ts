@@ -5,9 +5,10 @@
  * 002 logged all nine filter fields of OLD on every update, description included, and the
  * relay then kept only those that changed (capture/previous.ts). Writing the ones the relay
  * drops cost the writer's transaction: the log row of a typical update was 1,470 bytes
- * (the row's JSON and its previous description twice over), 921 with this change, and the
- * Postgres CPU per single-row update fell from 418-456 to 365-393 us (bench/relay
- * `--pg-profile` parts; bench/README.md). The relay still compares what it reads with the
+ * (the row's JSON and its previous description twice over), 921 with this change; finding
+ * a page for it cost 26-31 us of Postgres CPU per single-row update, 15-18 after, and the
+ * whole update 418-456 us against 365-393 in interleaved runs by hand (bench/README.md,
+ * "The log row of an update"). The relay still compares what it reads with the
  * row, so an event is the same whichever trigger wrote its log row, and log rows written by
  * 002's trigger (all nine fields) still read right after an upgrade. A delete (and TRUNCATE)
  * still logs all nine: a view must know whether the grant was in it.
@@ -15,7 +16,8 @@
  * `vacuum_truncate = false`: the log is a queue the relay empties; a vacuum that cut its
  * empty tail made writers extend the file again page by page (Postgres 15 extends under a
  * lock, one write per page), and cutting it takes an ACCESS EXCLUSIVE lock on the log that
- * every writer's INSERT waits behind. The pages stay and are reused from the free space map.
+ * writers' INSERTs wait behind while it is held. The pages stay and are reused from the free
+ * space map.
  *
  * The function is recreated, so its search path is pinned again as 003 does.
  */
