@@ -249,8 +249,9 @@ async function main(): Promise<void> {
     runs.stamp.push(await measure('stampOnly', stampUrl, round));
     // Triggers alone: the log fills, nobody drains it (the relay's own CPU is left out).
     // The wake-up flag is set to "busy", as it is whenever the relay has work, so writers
-    // do not NOTIFY (see docs/capture.md).
-    await sql(captureUrl, 'UPDATE capture_wakeup SET relay_idle = false');
+    // do not NOTIFY (see docs/capture.md); and the trigger logs what a relay of this release
+    // reads (migration 006), as it does once one has led.
+    await sql(captureUrl, 'UPDATE capture_wakeup SET relay_idle = false, previous_changed_only = true');
     runs.captureRelayStopped.push(await measure('captureTriggersRelayStopped', captureUrl, round));
     await sql(captureUrl, 'DELETE FROM grant_changes');
     await sql(captureUrl, 'VACUUM grant_changes');

@@ -84,7 +84,9 @@ export async function markPublished(client: pg.ClientBase, logIds: readonly stri
 
 /** Tells writers whether to send NOTIFY (idle) or not (busy: the relay polls). */
 export async function setRelayIdle(client: pg.ClientBase, idle: boolean): Promise<void> {
-  await client.query('UPDATE capture_wakeup SET relay_idle = $1', [idle]);
+  // And that this relay reads an update's `previous` with only the fields it changed
+  // (migration 006: until a relay says so, the trigger logs all nine for an older one).
+  await client.query('UPDATE capture_wakeup SET relay_idle = $1, previous_changed_only = true', [idle]);
 }
 
 /**

@@ -13,6 +13,16 @@
  * 002's trigger (all nine fields) still read right after an upgrade. A delete (and TRUNCATE)
  * still logs all nine: a view must know whether the grant was in it.
  *
+ * A rolling upgrade: every process migrates as it starts, so a relay of an older release
+ * may still lead after this migration, and it reads an update's `previous` only with all
+ * nine fields (without them its events lose `previous`, and filtered views would be sent a
+ * `leave` for grants they never held). The trigger therefore logs the changed fields only
+ * once `capture_wakeup.previous_changed_only` is set, which a relay of this release sets
+ * whenever it sets the idle flag, first as it starts to lead (capture/changelog.ts).
+ * Until then it logs all nine, as 002 did. Left open: an older relay that takes the lead
+ * back after a newer one led (a rollback of the release) publishes updates without
+ * `previous`, as docs/protocol.md describes for changes logged before 002.
+ *
  * `vacuum_truncate = false`: the log is a queue the relay empties; a vacuum that cut its
  * empty tail made writers extend the file again page by page (Postgres 15 extends under a
  * lock, one write per page), and cutting it takes an ACCESS EXCLUSIVE lock on the log that
@@ -35,21 +45,29 @@ export const migration: Migration = {
   version: 6,
   name: 'an update logs only the filter fields it changed',
   sql: /* sql */ `
+ALTER TABLE capture_wakeup ADD COLUMN previous_changed_only boolean NOT NULL DEFAULT false;
+
 CREATE OR REPLACE FUNCTION grants_capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
+  idle boolean;
+  changed_only boolean;
   p jsonb;
 BEGIN
+  SELECT relay_idle, previous_changed_only INTO idle, changed_only FROM capture_wakeup;
   IF TG_OP = 'DELETE' THEN
     INSERT INTO grant_changes (op, grant_id, version, row, previous) VALUES ('delete', OLD.id, OLD.version + 1, NULL, ${previous('OLD')});
-  ELSIF TG_OP = 'UPDATE' THEN
+  ELSIF TG_OP = 'UPDATE' AND changed_only THEN
     p := '{}';
 ${changedColumns}
     INSERT INTO grant_changes (op, grant_id, version, row, previous) VALUES ('update', NEW.id, NEW.version, row_to_json(NEW), p::json);
+  ELSIF TG_OP = 'UPDATE' THEN
+    -- No relay of 006 or later has led yet: all nine, as 002, for an older relay.
+    INSERT INTO grant_changes (op, grant_id, version, row, previous) VALUES ('update', NEW.id, NEW.version, row_to_json(NEW), ${previous('OLD')});
   ELSE
     INSERT INTO grant_changes (op, grant_id, version, row) VALUES ('insert', NEW.id, NEW.version, row_to_json(NEW));
   END IF;
-  IF (SELECT relay_idle FROM capture_wakeup) THEN
+  IF idle THEN
     PERFORM pg_notify('navimpact_grant_changes', '');
   END IF;
   RETURN NULL;
