@@ -22,6 +22,11 @@ async function pendingChanges(url: string): Promise<number> {
   return Number(rows[0]!.n);
 }
 
+/** Runs SQL through psql, as a person at a terminal would, on `url`; its output, trimmed. */
+function psqlOn(url: string): (sql: string) => string {
+  return (sql) => execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql]).toString().trim();
+}
+
 describe.sequential('capture', () => {
   it('capture - 20 writers x 500 transactions reach GRANTS exactly once, per-grant in version order', async () => {
     const db = await database();
@@ -44,7 +49,7 @@ describe.sequential('capture', () => {
     const db = await database();
     const r = relay(db);
     await r.waitFor(hasCode('RelayLeaderAcquired'));
-    const psql = (sql: string) => execFileSync('psql', [db.url, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql]).toString().trim();
+    const psql = psqlOn(db.url);
     const id = psql(
       "INSERT INTO grants (source, external_id, title, min_amount, max_amount, open_date, locations, vic_outcome_domain) VALUES ('psql', 'p-1', 'Typed by hand', 5000, 20000.50, '2026-03-31', '{VIC}', 'health') RETURNING id",
     ).split('\n')[0]!;
@@ -69,7 +74,7 @@ describe.sequential('capture', () => {
     const db = await database();
     const r = relay(db);
     await r.waitFor(hasCode('RelayLeaderAcquired'));
-    const psql = (sql: string) => execFileSync('psql', [db.url, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql]).toString().trim();
+    const psql = psqlOn(db.url);
     const id = psql(
       "INSERT INTO grants (source, external_id, title, description, max_amount, close_date, locations) VALUES ('psql', 'p-2', 'Before', 'Long text', 20000, '2026-06-30', '{VIC}') RETURNING id",
     ).split('\n')[0]!;

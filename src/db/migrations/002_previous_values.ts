@@ -7,11 +7,11 @@
  */
 import type { Migration } from '../migrate.js';
 
+/** The filter columns of `grants`, in the order the log's `previous` lists them. */
+export const FILTER_COLUMNS = ['source', 'title', 'description', 'agency', 'max_amount', 'close_date', 'status', 'locations', 'vic_outcome_domain'];
+
 /** The filter fields of OLD, as JSON with the table's column names (006 keeps it for deletes). */
-export const previous = (row: string) =>
-  `json_build_object('source', ${row}.source, 'title', ${row}.title, 'description', ${row}.description, 'agency', ${row}.agency, ` +
-  `'max_amount', ${row}.max_amount, 'close_date', ${row}.close_date, 'status', ${row}.status, 'locations', ${row}.locations, ` +
-  `'vic_outcome_domain', ${row}.vic_outcome_domain)`;
+export const previous = (row: string) => `json_build_object(${FILTER_COLUMNS.map((c) => `'${c}', ${row}.${c}`).join(', ')})`;
 
 export const migration: Migration = {
   version: 2,

@@ -32,9 +32,7 @@
  * The function is recreated, so its search path is pinned again as 003 does.
  */
 import type { Migration } from '../migrate.js';
-import { previous } from './002_previous_values.js';
-
-const FILTER_COLUMNS = ['source', 'title', 'description', 'agency', 'max_amount', 'close_date', 'status', 'locations', 'vic_outcome_domain'];
+import { FILTER_COLUMNS, previous } from './002_previous_values.js';
 
 /** `p := p || {column: OLD.column}` for each filter column the update changed. */
 const changedColumns = FILTER_COLUMNS.map(
