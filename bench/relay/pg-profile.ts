@@ -9,9 +9,12 @@
  * `kernel.perf_event_paranoid` at most 2 as root; without it the run goes on unprofiled.
  *
  * Parts (a sample counts once, in the first that matches, in this order):
- * - `captureTrigger`: under `AfterTriggerEndQuery` (the AFTER row trigger writing the log),
- *   with the pieces of it listed in `captureTriggerParts` (these overlap);
- * - `stampTrigger`: under `ExecBRUpdateTriggersNew` (the BEFORE trigger, version stamp);
+ * - `captureTrigger`: under `AfterTriggerEndQuery` (the AFTER row trigger; it wrote an
+ *   update's log row until migration 007, an insert's and a delete's since);
+ * - `stampTrigger`: under `ExecBRUpdateTriggersNew` (the BEFORE trigger: the version stamp,
+ *   and since migration 007 an update's log row);
+ * - the pieces of the log's write in either trigger are listed in `captureTriggerParts`
+ *   (these overlap; the stamp alone has none of them);
  * - `commit`: under `CommitTransactionCommand` (WAL flush included);
  * - `clientRead`: waiting in `pq_getbyte` / `secure_read` for the next message;
  * - `statement`: the rest of the backend (the UPDATE itself, protocol, executor);
@@ -25,7 +28,7 @@ import { join } from 'node:path';
 
 const FREQUENCY = 999;
 
-/** Pieces of the capture trigger, by a function on the stack (they may overlap). */
+/** Pieces of the log's write, in either trigger, by a function on the stack (they may overlap). */
 const CAPTURE_PARTS: Record<string, string> = {
   logHeapInsert: 'heap_insert',
   logPageForTuple: 'RelationGetBufferForTuple',
@@ -87,10 +90,10 @@ export function breakdown(script: string, updatesPerSecond: number, secondsSampl
     // A frame line: "<address> <symbol>+0x<offset> (<object>)".
     const stack = new Set(lines.slice(1).map((l) => l.trim().split(/\s+/)[1]?.replace(/\+0x[0-9a-f]+$/, '') ?? ''));
     if (!stack.has('PostgresMain')) counts.otherProcesses!++;
-    else if (stack.has('AfterTriggerEndQuery')) {
-      counts.captureTrigger!++;
+    else if (stack.has('AfterTriggerEndQuery') || stack.has('ExecBRUpdateTriggersNew')) {
+      counts[stack.has('AfterTriggerEndQuery') ? 'captureTrigger' : 'stampTrigger']!++;
       for (const [part, fn] of Object.entries(CAPTURE_PARTS)) if (stack.has(fn)) parts[part]!++;
-    } else if (stack.has('ExecBRUpdateTriggersNew')) counts.stampTrigger!++;
+    }
     else if (stack.has('CommitTransactionCommand')) counts.commit!++;
     else if (stack.has('pq_getbyte') || stack.has('secure_read')) counts.clientRead!++;
     else counts.statement!++;

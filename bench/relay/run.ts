@@ -26,6 +26,7 @@ import pg from 'pg';
 import { connect } from 'nats';
 import { cpuProfArgs, SERVICE_NODE_ARGS } from '../common/processes.js';
 import { perfAvailable, profilePostgres, type PgProfile } from './pg-profile.js';
+import { stampFunction } from '../../src/db/migrations/007_update_logged_by_stamp.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -64,7 +65,10 @@ async function prepare(name: string, mode: 'none' | 'stamp' | 'capture'): Promis
   const url = dbUrl(name);
   execFileSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'migrate'], { cwd: ROOT, env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' } });
   if (mode !== 'capture') {
-    await sql(url, 'DROP TRIGGER grants_capture_insert_delete ON grants; DROP TRIGGER grants_capture_update ON grants; DROP TRIGGER grants_capture_truncate ON grants');
+    // Migration 007: an update's log row is written by the stamp, so the stamp-only copy
+    // gets the stamp without it.
+    await sql(url, 'DROP TRIGGER grants_capture_insert_delete ON grants; DROP TRIGGER grants_capture_truncate ON grants');
+    await sql(url, stampFunction(false));
   }
   if (mode === 'none') await sql(url, 'DROP TRIGGER grants_stamp ON grants');
   await sql(

@@ -91,8 +91,8 @@ export async function setRelayIdle(client: pg.ClientBase, idle: boolean): Promis
 
 /**
  * The first transaction id not yet assigned. Called after `setRelayIdle(true)` committed:
- * every writer that could still have read "busy" had its id by then (it wrote its grants
- * row before its trigger read the flag), so its id is below this horizon.
+ * every writer that could still have read "busy" had its id by then (it locked or wrote
+ * its grants row before its trigger read the flag), so its id is below this horizon.
  */
 export async function currentXmax(client: pg.ClientBase): Promise<string> {
   const { rows } = await client.query<{ xmax: string }>('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax');

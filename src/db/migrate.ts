@@ -14,6 +14,7 @@ import { migration as m003 } from './migrations/003_pin_search_path.js';
 import { migration as m004 } from './migrations/004_search_index.js';
 import { migration as m005 } from './migrations/005_hot_updates.js';
 import { migration as m006 } from './migrations/006_previous_changed_only.js';
+import { migration as m007 } from './migrations/007_update_logged_by_stamp.js';
 
 export interface Migration {
   version: number;
@@ -21,7 +22,7 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007];
 
 /** Advisory lock key (two int4 halves) reserved for migrations. */
 const MIGRATION_LOCK: readonly [number, number] = [0x4e494d50, 1];

@@ -4,6 +4,10 @@
  * logs in `previous` only the filter fields it changed, with their old values; before that
  * (an older relay may still lead during a rolling upgrade) all nine, as 002 did. A delete
  * logs all nine, an insert none. The relay's reading of both shapes is in previous.test.ts.
+ *
+ * Since migration 007 an update's log row is written by the BEFORE trigger (`grants_stamp`):
+ * a statement that fails after it takes the row with it, and the transaction has its id
+ * before the trigger reads the idle flag (the idle protocol, capture/leader.ts).
  */
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -72,5 +76,42 @@ describe('capture log row', () => {
       { op: 'update', version: '4', previous: nine('Before', 'Long text', 25000, 'closed') },
       { op: 'delete', version: '5', previous: nine('After', null, 25000, 'closed') },
     ]);
+  });
+
+  it('capture log row - an update that fails after the BEFORE trigger logs nothing; the one after it logs once', async () => {
+    const c = await migrated();
+    await setRelayIdle(c, false);
+    const { rows } = await c.query<{ id: string }>("INSERT INTO grants (source, external_id, title, max_amount) VALUES ('t', 'e-2', 'Before', 5000) RETURNING id");
+    const id = rows[0]!.id;
+    await c.query('BEGIN');
+    await c.query('SAVEPOINT s');
+    // min_amount above max_amount: the table's CHECK refuses the row the trigger stamped and logged.
+    await expect(c.query('UPDATE grants SET min_amount = 6000 WHERE id = $1', [id])).rejects.toThrow(/grants_amounts_check/);
+    await c.query('ROLLBACK TO SAVEPOINT s');
+    await c.query("UPDATE grants SET title = 'After' WHERE id = $1", [id]);
+    await c.query('COMMIT');
+    const logged = await c.query<{ op: string; version: string; previous: unknown }>('SELECT op, version, previous FROM grant_changes ORDER BY log_id');
+    expect(logged.rows).toEqual([
+      { op: 'insert', version: '1', previous: null },
+      { op: 'update', version: '2', previous: { title: 'Before' } },
+    ]);
+  });
+
+  it('capture log row - a BEFORE UPDATE row trigger runs with the transaction id already assigned (the row lock)', async () => {
+    // The idle protocol needs the writer to have its id before its trigger reads the flag;
+    // since 007 the flag is read in a BEFORE trigger, before the new row is written.
+    const c = await migrated();
+    await c.query('CREATE TABLE xid_probe (id int PRIMARY KEY, v int, seen xid8)');
+    await c.query(`CREATE FUNCTION xid_probe_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN NEW.seen := pg_current_xact_id_if_assigned(); RETURN NEW; END $$`);
+    await c.query('CREATE TRIGGER xid_probe_seen BEFORE UPDATE ON xid_probe FOR EACH ROW EXECUTE FUNCTION xid_probe_seen()');
+    await c.query('INSERT INTO xid_probe VALUES (1, 1, NULL)');
+    await c.query('BEGIN');
+    const before = await c.query<{ xid: string | null }>('SELECT pg_current_xact_id_if_assigned()::text AS xid');
+    expect(before.rows[0]!.xid).toBeNull();
+    await c.query('UPDATE xid_probe SET v = 2');
+    const after = await c.query<{ seen: string | null; xid: string }>('SELECT seen::text, pg_current_xact_id()::text AS xid FROM xid_probe');
+    await c.query('COMMIT');
+    expect(after.rows[0]!.seen).toBe(after.rows[0]!.xid);
   });
 });

@@ -20,6 +20,31 @@ import type { Migration } from '../migrate.js';
 
 const list = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ');
 
+/**
+ * The body of `grants_stamp` (from BEGIN to END): `onChange` runs after a real update is
+ * stamped (migration 007 logs the update there).
+ */
+export const stampBody = (onChange: string) => `BEGIN
+  IF TG_OP = 'INSERT' THEN
+    NEW.version := 1;
+    NEW.created_at := now();
+    NEW.updated_at := now();
+    RETURN NEW;
+  END IF;
+  IF NEW.id IS DISTINCT FROM OLD.id THEN
+    RAISE EXCEPTION 'grants.id cannot change; delete the row and insert a new one'
+      USING ERRCODE = 'integrity_constraint_violation';
+  END IF;
+  NEW.version := OLD.version;
+  NEW.created_at := OLD.created_at;
+  NEW.updated_at := OLD.updated_at;
+  IF NEW IS DISTINCT FROM OLD THEN
+    NEW.version := OLD.version + 1;
+    NEW.updated_at := now();${onChange}
+  END IF;
+  RETURN NEW;
+END`;
+
 export const migration: Migration = {
   version: 1,
   name: 'grants and change capture',
@@ -83,26 +108,7 @@ INSERT INTO capture_wakeup DEFAULT VALUES;
 
 CREATE FUNCTION grants_stamp() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    NEW.version := 1;
-    NEW.created_at := now();
-    NEW.updated_at := now();
-    RETURN NEW;
-  END IF;
-  IF NEW.id IS DISTINCT FROM OLD.id THEN
-    RAISE EXCEPTION 'grants.id cannot change; delete the row and insert a new one'
-      USING ERRCODE = 'integrity_constraint_violation';
-  END IF;
-  NEW.version := OLD.version;
-  NEW.created_at := OLD.created_at;
-  NEW.updated_at := OLD.updated_at;
-  IF NEW IS DISTINCT FROM OLD THEN
-    NEW.version := OLD.version + 1;
-    NEW.updated_at := now();
-  END IF;
-  RETURN NEW;
-END $$;
+${stampBody('')} $$;
 
 CREATE FUNCTION grants_capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$

@@ -34,10 +34,25 @@
 import type { Migration } from '../migrate.js';
 import { FILTER_COLUMNS, previous } from './002_previous_values.js';
 
-/** `p := p || {column: OLD.column}` for each filter column the update changed. */
-const changedColumns = FILTER_COLUMNS.map(
+/** `p := p || {column: OLD.column}` for each filter column the update changed (007 logs updates with it). */
+export const changedColumns = FILTER_COLUMNS.map(
   (c) => `    IF NEW.${c} IS DISTINCT FROM OLD.${c} THEN p := p || jsonb_build_object('${c}', OLD.${c}); END IF;`,
 ).join('\n');
+
+/** The log rows of a delete (all nine filter fields of OLD) and of an insert, as 002 writes them (007 keeps them). */
+export const logDelete = `    INSERT INTO grant_changes (op, grant_id, version, row, previous) VALUES ('delete', OLD.id, OLD.version + 1, NULL, ${previous('OLD')});`;
+export const logInsert = `    INSERT INTO grant_changes (op, grant_id, version, row) VALUES ('insert', NEW.id, NEW.version, row_to_json(NEW));`;
+
+/** The wake-up: a NOTIFY while the relay is idle (capture/wakeup.ts). */
+export const notifyIfIdle = `  IF idle THEN
+    PERFORM pg_notify('navimpact_grant_changes', '');
+  END IF;`;
+
+/** Pins a recreated function's search path as 003 does. */
+export const pinSearchPath = (fn: string) => `DO $$
+BEGIN
+  EXECUTE format('ALTER FUNCTION %I.${fn}() SET search_path = pg_catalog, %I, pg_temp', current_schema(), current_schema());
+END $$;`;
 
 export const migration: Migration = {
   version: 6,
@@ -54,7 +69,7 @@ DECLARE
 BEGIN
   SELECT relay_idle, previous_changed_only INTO idle, changed_only FROM capture_wakeup;
   IF TG_OP = 'DELETE' THEN
-    INSERT INTO grant_changes (op, grant_id, version, row, previous) VALUES ('delete', OLD.id, OLD.version + 1, NULL, ${previous('OLD')});
+${logDelete}
   ELSIF TG_OP = 'UPDATE' AND changed_only THEN
     p := '{}';
 ${changedColumns}
@@ -63,17 +78,12 @@ ${changedColumns}
     -- No relay of 006 or later has led yet: all nine, as 002, for an older relay.
     INSERT INTO grant_changes (op, grant_id, version, row, previous) VALUES ('update', NEW.id, NEW.version, row_to_json(NEW), ${previous('OLD')});
   ELSE
-    INSERT INTO grant_changes (op, grant_id, version, row) VALUES ('insert', NEW.id, NEW.version, row_to_json(NEW));
+${logInsert}
   END IF;
-  IF idle THEN
-    PERFORM pg_notify('navimpact_grant_changes', '');
-  END IF;
+${notifyIfIdle}
   RETURN NULL;
 END $$;
-DO $$
-BEGIN
-  EXECUTE format('ALTER FUNCTION %I.grants_capture() SET search_path = pg_catalog, %I, pg_temp', current_schema(), current_schema());
-END $$;
+${pinSearchPath('grants_capture')}
 
 ALTER TABLE grant_changes SET (vacuum_truncate = false);
 `,
