@@ -11,10 +11,12 @@
  * Parts (a sample counts once, in the first that matches, in this order):
  * - `captureTrigger`: under `AfterTriggerEndQuery` (the AFTER row trigger; it wrote an
  *   update's log row until migration 007, an insert's and a delete's since);
- * - `stampTrigger`: under `ExecBRUpdateTriggersNew` (the BEFORE trigger: the version stamp,
+ * - `stampTrigger`: under `ExecBRUpdateTriggers(New)` (the BEFORE trigger: the version stamp,
  *   and since migration 007 an update's log row);
  * - the pieces of the log's write in either trigger are listed in `captureTriggerParts`
- *   (these overlap; the stamp alone has none of them);
+ *   (these overlap; under the BEFORE trigger `walInsert` also counts the WAL record of the
+ *   row lock Postgres takes before it calls the trigger, so it is not zero for the stamp
+ *   alone);
  * - `commit`: under `CommitTransactionCommand` (WAL flush included);
  * - `clientRead`: waiting in `pq_getbyte` / `secure_read` for the next message;
  * - `statement`: the rest of the backend (the UPDATE itself, protocol, executor);
@@ -90,7 +92,7 @@ export function breakdown(script: string, updatesPerSecond: number, secondsSampl
     // A frame line: "<address> <symbol>+0x<offset> (<object>)".
     const stack = new Set(lines.slice(1).map((l) => l.trim().split(/\s+/)[1]?.replace(/\+0x[0-9a-f]+$/, '') ?? ''));
     if (!stack.has('PostgresMain')) counts.otherProcesses!++;
-    else if (stack.has('AfterTriggerEndQuery') || stack.has('ExecBRUpdateTriggersNew')) {
+    else if (stack.has('AfterTriggerEndQuery') || stack.has('ExecBRUpdateTriggersNew') || stack.has('ExecBRUpdateTriggers')) {
       counts[stack.has('AfterTriggerEndQuery') ? 'captureTrigger' : 'stampTrigger']!++;
       for (const [part, fn] of Object.entries(CAPTURE_PARTS)) if (stack.has(fn)) parts[part]!++;
     }

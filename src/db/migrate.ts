@@ -27,7 +27,23 @@ export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m
 /** Advisory lock key (two int4 halves) reserved for migrations. */
 const MIGRATION_LOCK: readonly [number, number] = [0x4e494d50, 1];
 
-export async function migrate(pool: pg.Pool | pg.Client, log: Logger): Promise<number[]> {
+/**
+ * Writers lock `grants` before the capture tables (their triggers read `capture_wakeup` and
+ * write `grant_changes`). A migration run that changes a capture table and then `grants`
+ * (005 -> 007 in one go: 006 alters `capture_wakeup`, 007 drops a trigger on `grants`)
+ * would take them the other way round and deadlock with a writer in flight, which
+ * Postgres then aborts. So a run with anything pending locks `grants` first, as writers
+ * do; it waits for the writers in flight, and later ones wait for it.
+ */
+const LOCK_GRANTS_FIRST = `DO $$
+BEGIN
+  IF to_regclass('grants') IS NOT NULL THEN
+    LOCK TABLE grants IN ACCESS EXCLUSIVE MODE;
+  END IF;
+END $$`;
+
+/** Applies the pending ones of `migrations` (MIGRATIONS, unless a test stops earlier). */
+export async function migrate(pool: pg.Pool | pg.Client, log: Logger, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   const client = 'connect' in pool && 'totalCount' in pool ? await (pool as pg.Pool).connect() : (pool as pg.Client);
   const applied: number[] = [];
   let broken: Error | undefined;
@@ -37,8 +53,9 @@ export async function migrate(pool: pg.Pool | pg.Client, log: Logger): Promise<n
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
     const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-    for (const m of MIGRATIONS) {
-      if (done.has(m.version)) continue;
+    const pending = migrations.filter((m) => !done.has(m.version));
+    if (pending.length > 0) await client.query(LOCK_GRANTS_FIRST);
+    for (const m of pending) {
       await client.query(m.sql);
       await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
       applied.push(m.version);

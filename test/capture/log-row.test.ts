@@ -114,4 +114,17 @@ describe('capture log row', () => {
     await c.query('COMMIT');
     expect(after.rows[0]!.seen).toBe(after.rows[0]!.xid);
   });
+
+  it('capture log row - grants_stamp is the last BEFORE row trigger on grants and no column is generated (what it logs is the row stored)', async () => {
+    // A BEFORE trigger after it could change or cancel the row it logged; a generated
+    // column is computed after BEFORE triggers, so the log would miss its value.
+    const c = await migrated();
+    const triggers = await c.query<{ name: string }>(
+      `SELECT tgname AS name FROM pg_trigger WHERE tgrelid = 'grants'::regclass AND NOT tgisinternal
+        AND (tgtype & 1) = 1 AND (tgtype & 2) = 2 ORDER BY tgname`,
+    );
+    expect(triggers.rows.map((r) => r.name)).toEqual(['grants_stamp']);
+    const generated = await c.query("SELECT attname FROM pg_attribute WHERE attrelid = 'grants'::regclass AND attgenerated <> ''");
+    expect(generated.rows).toEqual([]);
+  });
 });

@@ -19,6 +19,13 @@
  * runs against). An update that fails after the trigger (a CHECK, a unique key) fails its
  * statement, and the log row goes with it. A no-op update still logs nothing.
  *
+ * What the BEFORE trigger logs is the row stored only while it is the last BEFORE row
+ * trigger on `grants` (Postgres runs them by name; a later one could change the row or
+ * cancel the update after it was logged) and no column of `grants` is generated (those are
+ * computed after BEFORE triggers). test/capture/log-row.test.ts checks both for the
+ * schema the migrations make; another application must not add BEFORE row triggers to
+ * `grants` (docs/capture.md).
+ *
  * Inserts and deletes stay in the AFTER trigger: a BEFORE INSERT of an upsert runs before
  * Postgres knows whether the row conflicts. `grants_stamp` becomes SECURITY DEFINER (it
  * writes the log, which writers may not be granted), so its search path is pinned as 003

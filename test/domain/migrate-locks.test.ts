@@ -1,0 +1,67 @@
+/**
+ * Migrating a live database: a run that changes a capture table and then `grants` (005 ->
+ * 007 in one go) must not deadlock with a writer that already holds a row of `grants` and
+ * has yet to read `capture_wakeup` (its trigger does). Found by review of migration 007:
+ * without `grants` locked first (db/migrate.ts), Postgres aborted the writer with
+ * "deadlock detected".
+ */
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MIGRATIONS, migrate } from '../../src/db/migrate.js';
+import { testLog } from '../support/log.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+
+const databases: TestDatabase[] = [];
+const clients: pg.Client[] = [];
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  await Promise.all(databases.map((d) => d.drop()));
+});
+
+async function client(url: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  clients.push(c);
+  return c;
+}
+
+/** Resolves once the session `pid` waits for a lock. */
+async function waitingForLock(observer: pg.Client, pid: number): Promise<void> {
+  for (;;) {
+    const { rows } = await observer.query<{ waiting: boolean }>("SELECT wait_event_type = 'Lock' AS waiting FROM pg_stat_activity WHERE pid = $1", [pid]);
+    if (rows[0]?.waiting) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('migrate - a live database', () => {
+  it('migrate - 005 to the latest while a writer holds a grant: the writer goes on, then the migrations apply', async () => {
+    const db = await createTestDatabase();
+    databases.push(db);
+    const setup = await client(db.url);
+    await migrate(setup, testLog, MIGRATIONS.filter((m) => m.version <= 5));
+    const { rows } = await setup.query<{ id: string }>("INSERT INTO grants (source, external_id, title) VALUES ('t', 'e1', 'Before') RETURNING id");
+    const id = rows[0]!.id;
+
+    const writer = await client(db.url);
+    await writer.query('BEGIN');
+    await writer.query('SELECT id FROM grants WHERE id = $1 FOR UPDATE', [id]);
+
+    const migrator = await client(db.url);
+    const migratorPid = (await migrator.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const migrating = migrate(migrator, testLog);
+    await waitingForLock(setup, migratorPid);
+
+    // The writer's trigger reads capture_wakeup now; the migrator must not be holding it.
+    await writer.query("UPDATE grants SET title = 'After' WHERE id = $1", [id]);
+    await writer.query('COMMIT');
+    expect(await migrating).toEqual(MIGRATIONS.filter((m) => m.version > 5).map((m) => m.version));
+
+    const logged = await setup.query<{ op: string; version: string }>('SELECT op, version FROM grant_changes WHERE grant_id = $1 ORDER BY log_id', [id]);
+    expect(logged.rows).toEqual([
+      { op: 'insert', version: '1' },
+      { op: 'update', version: '2' },
+    ]);
+  });
+});
