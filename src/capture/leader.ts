@@ -17,7 +17,7 @@
  * have seen are never issued again, and the jump puts every older position outside the
  * stream, so resuming clients get `recovered:false` and the cache is emptied. The gap
  * covers the one batch a relay may have published without recording it (a batch is
- * recorded before the next is sent).
+ * recorded before the next is sent: by the same statement that reads the next, `pass`).
  *
  * # Busy and idle
  * Busy, the leader polls the log every BUSY_POLL_MS and writers send no NOTIFY. After
@@ -35,7 +35,7 @@ import { GrantFromRow, type Grant } from '../domain/grant.js';
 import type { Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { reportError, reportRetrying } from '../observability/sentry.js';
-import type { LoggedChange, RelayState } from './changelog.js';
+import type { LoggedChange, Published, RelayState } from './changelog.js';
 import type { ChangeLog, EventStream } from './outbox.js';
 import { previousOf } from './previous.js';
 import { ChainBrokenError, msgIdOf, type Outgoing } from './publisher.js';
@@ -73,6 +73,11 @@ export class Leader {
   private failures = 0;
   /** Id of the stream's last message, which the next batch chains to (publisher.ts). */
   private lastMsgId: string | undefined;
+  /**
+   * The last batch the stream acknowledged, until the next read records it (the read and
+   * the record are one statement: `ChangeLog.read`). At most one batch is ever here.
+   */
+  private unrecorded: Published | undefined;
 
   constructor(
     private readonly changes: ChangeLog,
@@ -99,6 +104,14 @@ export class Leader {
       }
     }
     await this.publishLoop(state);
+    // Stopped: record the last batch now rather than leave it to the next leader's reconcile.
+    await this.recordUnrecorded();
+  }
+
+  private async recordUnrecorded(): Promise<void> {
+    if (!this.unrecorded) return;
+    await this.changes.markPublished(this.unrecorded.logIds, this.unrecorded.streamSeq);
+    this.unrecorded = undefined;
   }
 
   private async publishLoop(state: RelayState): Promise<void> {
@@ -149,18 +162,20 @@ export class Leader {
     }
   }
 
-  /** One pass: publish up to a batch of the oldest changes. Returns how many. */
+  /**
+   * One pass: record the previous pass's batch and read the next in one statement, then
+   * publish it. Returns how many it published. A pass that finds nothing has still recorded
+   * the batch before it, so the leader never sleeps with one unrecorded.
+   */
   private async pass(state: RelayState): Promise<number> {
-    const changes = await this.changes.read(this.options.batchSize);
+    const changes = await this.changes.read(this.options.batchSize, this.unrecorded);
+    this.unrecorded = undefined;
     if (changes.length === 0) return 0;
     const base = state.streamSeq;
     const batch = changes.map((change, i): Outgoing => ({ event: this.toEvent(change, base + i + 1), msgId: msgIdOf(state.epoch, change.logId) }));
     await this.onStream(() => this.stream.publish(base, this.lastMsgId, batch));
     const ackedAt = Date.now();
-    await this.changes.markPublished(
-      changes.map((c) => c.logId),
-      base + changes.length,
-    );
+    this.unrecorded = { logIds: changes.map((c) => c.logId), streamSeq: base + changes.length };
     state.streamSeq = base + changes.length;
     this.lastMsgId = batch[batch.length - 1]!.msgId;
     this.metrics.relayStreamSeq.set(state.streamSeq);
@@ -175,6 +190,9 @@ export class Leader {
    * the stream after the recorded position, or moves a stream that ends below it forward.
    */
   private async reconcile(state: RelayState): Promise<void> {
+    // The tail is read after the recorded position (a failed pass has already recorded the
+    // batch before it; this keeps reconcile right wherever it is called from).
+    await this.recordUnrecorded();
     await this.onStream(() => this.stream.ensure());
     const tail = await this.onStream(() => this.stream.tail(state.epoch, state.streamSeq));
     if (tail.lastSeq < state.streamSeq) {

@@ -9,14 +9,17 @@ import type { JetStreamClient, JetStreamManager } from 'nats';
 import type pg from 'pg';
 import { ensureGrantsStream } from '../bus/streams.js';
 import type { Logger } from '../observability/log.js';
-import { currentXmax, horizonPassed, markPublished, readBatch, readState, setRelayIdle, type LoggedChange, type RelayState } from './changelog.js';
+import { currentXmax, horizonPassed, markPublished, readBatch, readState, setRelayIdle, type LoggedChange, type Published, type RelayState } from './changelog.js';
 import { advanceStream, publishChain, readStreamTail, type Outgoing, type StreamTail } from './publisher.js';
 
 /** The change log, on the leader's connection (which holds the publishing lock). */
 export interface ChangeLog {
   state(): Promise<RelayState>;
-  /** Up to `limit` of the oldest unpublished changes, in publishing order. */
-  read(limit: number): Promise<LoggedChange[]>;
+  /**
+   * Up to `limit` of the oldest unpublished changes, in publishing order; with `published`,
+   * first forgets those and records the position, in the same statement (changelog.ts).
+   */
+  read(limit: number, published?: Published): Promise<LoggedChange[]>;
   /** Forgets published changes and records the stream position, atomically. */
   markPublished(logIds: readonly string[], streamSeq: number): Promise<void>;
   /** Tells writers to NOTIFY (idle) or not (busy). */
@@ -42,7 +45,7 @@ export interface EventStream {
 export function pgChangeLog(client: pg.ClientBase): ChangeLog {
   return {
     state: () => readState(client),
-    read: (limit) => readBatch(client, limit),
+    read: (limit, published) => readBatch(client, limit, published),
     markPublished: (logIds, streamSeq) => markPublished(client, logIds, streamSeq),
     setIdle: (idle) => setRelayIdle(client, idle),
     currentXmax: () => currentXmax(client),

@@ -4,7 +4,7 @@
  * the real-server tests (relay.test.ts, faults.test.ts) can only hope to hit them.
  */
 import { describe, expect, it } from 'vitest';
-import type { LoggedChange, RelayState } from '../../src/capture/changelog.js';
+import type { LoggedChange, Published, RelayState } from '../../src/capture/changelog.js';
 import { Leader, SEQUENCE_GAP } from '../../src/capture/leader.js';
 import type { ChangeLog, EventStream } from '../../src/capture/outbox.js';
 import type { Outgoing, StreamTail } from '../../src/capture/publisher.js';
@@ -30,12 +30,17 @@ class FakeLog implements ChangeLog {
   async state() {
     return { ...this.relay };
   }
-  async read(limit: number) {
-    this.trace.push('read');
+  async read(limit: number, published?: Published) {
+    // One statement in the real log: the record first, then the read.
+    if (published) this.record(published.logIds, published.streamSeq);
+    this.trace.push(published ? `read, recording ${published.logIds.join(',')} @${published.streamSeq}` : 'read');
     return this.pending.slice(0, limit);
   }
   async markPublished(logIds: readonly string[], streamSeq: number) {
     this.trace.push(`mark ${logIds.join(',')} @${streamSeq}`);
+    this.record(logIds, streamSeq);
+  }
+  private record(logIds: readonly string[], streamSeq: number) {
     this.pending = this.pending.filter((c) => !logIds.includes(c.logId));
     this.relay.streamSeq = streamSeq;
   }
@@ -161,5 +166,49 @@ describe('relay leader', () => {
     expect(log.trace[0]).toBe(`mark  @${moved}`);
     expect(stream.stored).toEqual([{ seq: moved + 1, msgId: `${EPOCH}:6`, id: change(6).grantId }]);
     expect(log.relay.streamSeq).toBe(moved + 1);
+  });
+
+  it('relay leader - each batch is recorded before the next is sent, by the read of the next: one call to the log a pass', async () => {
+    const log = new FakeLog();
+    const stream = new FakeStream();
+    log.pending = Array.from({ length: 7 }, (_, i) => change(i + 1));
+    // What the log had recorded when each batch was sent.
+    const recordedAtSend: number[] = [];
+    const publish = stream.publish.bind(stream);
+    stream.publish = async (base, lastMsgId, batch) => {
+      recordedAtSend.push(log.relay.streamSeq);
+      expect(log.relay.streamSeq).toBe(base);
+      return publish(base, lastMsgId, batch);
+    };
+    const wakeup = new Wakeup();
+    const running = leader(log, stream, wakeup, 3).run();
+    await stream.holds(7);
+    wakeup.stop();
+    await running;
+    expect(recordedAtSend).toEqual([0, 3, 6]);
+    // Each batch recorded by the read that follows it; the last by the next read or, stopped
+    // first, as the leader returns.
+    expect(log.trace.slice(0, 4)).toEqual(['busy', 'read', 'read, recording 1,2,3 @3', 'read, recording 4,5,6 @6']);
+    expect(log.trace.filter((t) => t.startsWith('mark'))).toEqual(log.trace.at(-1) === 'mark 7 @7' ? ['mark 7 @7'] : []);
+    expect(log.pending).toEqual([]);
+    expect(log.relay.streamSeq).toBe(7);
+  });
+
+  it('relay leader - a leader stopped right after a publish records that batch before it returns', async () => {
+    const log = new FakeLog();
+    const stream = new FakeStream();
+    log.pending = [change(1), change(2)];
+    const wakeup = new Wakeup();
+    // Stop as the batch is stored: the loop ends before any read could record it.
+    const publish = stream.publish.bind(stream);
+    stream.publish = async (base, lastMsgId, batch) => {
+      await publish(base, lastMsgId, batch);
+      wakeup.stop();
+    };
+    await leader(log, stream, wakeup).run();
+    expect(stream.stored.map((m) => m.msgId)).toEqual([`${EPOCH}:1`, `${EPOCH}:2`]);
+    expect(log.trace.at(-1)).toBe('mark 1,2 @2');
+    expect(log.pending).toEqual([]);
+    expect(log.relay.streamSeq).toBe(2);
   });
 });

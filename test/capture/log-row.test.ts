@@ -12,27 +12,12 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { setRelayIdle } from '../../src/capture/changelog.js';
-import { migrate } from '../../src/db/migrate.js';
-import { testLog } from '../support/log.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { migratedDatabases } from '../support/postgres.js';
 
-const databases: TestDatabase[] = [];
-const clients: pg.Client[] = [];
+const databases = migratedDatabases();
+const migrated = () => databases.client();
 
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-  await Promise.all(databases.map((d) => d.drop()));
-});
-
-async function migrated(): Promise<pg.Client> {
-  const db = await createTestDatabase();
-  databases.push(db);
-  const c = new pg.Client({ connectionString: db.url });
-  await c.connect();
-  clients.push(c);
-  await migrate(c, testLog);
-  return c;
-}
+afterAll(() => databases.close());
 
 /** Inserts a grant, changes it three ways, deletes it; the log's rows in order. */
 async function changes(c: pg.Client): Promise<{ op: string; version: string; previous: unknown }[]> {

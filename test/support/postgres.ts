@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { migrate } from '../../src/db/migrate.js';
+import { testLog } from './log.js';
 import { freePort } from './ports.js';
 
 export const SHARED_PG = process.env.TEST_PG_URL ?? 'postgres://root@127.0.0.1:5432/postgres';
@@ -36,6 +38,30 @@ export async function createTestDatabase(serverUrl = SHARED_PG): Promise<TestDat
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
+    },
+  };
+}
+
+/**
+ * Fresh databases with every migration applied, one client on each; `close` ends the
+ * clients and drops the databases (a test file's `afterAll`).
+ */
+export function migratedDatabases(): { client(): Promise<pg.Client>; close(): Promise<void> } {
+  const databases: TestDatabase[] = [];
+  const clients: pg.Client[] = [];
+  return {
+    async client() {
+      const db = await createTestDatabase();
+      databases.push(db);
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      clients.push(c);
+      await migrate(c, testLog);
+      return c;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+      await Promise.all(databases.map((d) => d.drop()));
     },
   };
 }
