@@ -176,7 +176,7 @@ export function relaySeries() {
     relayBacklog: new Gauge({
       ...none,
       name: 'navimpact_relay_backlog_changes',
-      help: 'Changes committed in Postgres and not yet published to stream GRANTS, read at each scrape.',
+      help: 'Changes committed in Postgres and not yet published to stream GRANTS (or published, until the next pass records them), read at each scrape.',
     }),
     relayBacklogAge: new Gauge({
       ...none,

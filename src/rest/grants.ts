@@ -5,7 +5,8 @@
  * A page and the stream position it is consistent with are read by one SQL statement, so
  * from one snapshot: `relay_state.stream_seq` is moved by the relay in the same transaction
  * that removes the published changes from the log. Every event up to `seq` is in the page;
- * an event after `seq` may already be in it too (committed, not yet published), and then
+ * an event after `seq` may already be in it too (committed, and not yet published or not yet
+ * recorded: the relay records a batch with its next read), and then
  * carries a version the page already has. A client that subscribes with `since=seq` and
  * applies an event only when its version is above the one it holds ends with exactly the
  * database (docs/rest.md).

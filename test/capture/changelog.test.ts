@@ -39,11 +39,12 @@ describe('change log', () => {
     expect((await readState(c)).streamSeq).toBe(5);
   });
 
-  it('change log - a read that fails records nothing (one statement: all or none)', async () => {
+  it('change log - a read that Postgres refuses records nothing (record and read are one statement, not two)', async () => {
     const c = await migrated();
     await c.query("INSERT INTO grants (source, external_id, title) VALUES ('t', 'e1', 'Grant 1')");
     const before = await logIds(c);
-    // A limit Postgres refuses fails the whole statement, the delete and the record with it.
+    // A limit Postgres refuses fails the statement before its delete and record run; a
+    // record made by a statement of its own would have landed.
     await expect(readBatch(c, -1, { logIds: before, streamSeq: 1 })).rejects.toThrow(/LIMIT must not be negative/);
     expect(await logIds(c)).toEqual(before);
     expect((await readState(c)).streamSeq).toBe(0);
