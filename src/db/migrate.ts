@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import { VIC_OUTCOME_DOMAINS } from '../domain/grant.js';
+import { backoffDelay } from '../domain/backoff.js';
 import { LogCode } from '../domain/codes.js';
 import type { Logger } from '../observability/log.js';
 import { migration as m001 } from './migrations/001_grants.js';
@@ -42,14 +43,60 @@ BEGIN
   END IF;
 END $$`;
 
-/** Applies the pending ones of `migrations` (MIGRATIONS, unless a test stops earlier). */
-export async function migrate(pool: pg.Pool | pg.Client, log: Logger, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+/**
+ * How long a migration run waits for a lock on a table before it gives up and tries again.
+ * While it waits, every reader and writer of that table queues behind it: a long
+ * transaction on `grants` (a backup's `pg_dump`, a report) would otherwise stall the
+ * service for as long as it runs, instead of only delaying the start of the new release.
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS = 2_000;
+/** Delays between attempts of a run that could not get its locks (full jitter). */
+const MIGRATION_RETRY = { baseMs: 500, maxMs: 10_000 };
+/** Postgres's lock_not_available: `lock_timeout` expired. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+export interface MigrateOptions {
+  /** MIGRATIONS, unless a test stops earlier. */
+  migrations?: readonly Migration[];
+  lockTimeoutMs?: number;
+}
+
+/**
+ * Applies the pending migrations, all in one transaction. A run that waits longer than
+ * `lockTimeoutMs` for a table lock is rolled back and tried again until it gets through
+ * (MigrationLockWait each time); every other error is thrown.
+ */
+export async function migrate(pool: pg.Pool | pg.Client, log: Logger, options: MigrateOptions = {}): Promise<number[]> {
+  const migrations = options.migrations ?? MIGRATIONS;
+  const lockTimeoutMs = options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const applied = await migrateOnce(pool, migrations, lockTimeoutMs);
+      for (const m of migrations.filter((m) => applied.includes(m.version))) {
+        log.info({ code: LogCode.MigrationApplied, version: m.version, name: m.name }, 'migration applied');
+      }
+      return applied;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw err;
+      const delay = backoffDelay(attempt, MIGRATION_RETRY);
+      log.warn(
+        { code: LogCode.MigrationLockWait, attempt: attempt + 1, lockTimeoutMs, retryInMs: Math.round(delay), err },
+        'a table the migrations change is held by another transaction; rolled back, trying again',
+      );
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+async function migrateOnce(pool: pg.Pool | pg.Client, migrations: readonly Migration[], lockTimeoutMs: number): Promise<number[]> {
   const client = 'connect' in pool && 'totalCount' in pool ? await (pool as pg.Pool).connect() : (pool as pg.Client);
   const applied: number[] = [];
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
+    // Another process migrating is waited for without a limit: its run ends by itself.
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...MIGRATION_LOCK]);
+    await client.query(`SELECT set_config('lock_timeout', $1, true)`, [`${lockTimeoutMs}ms`]);
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
     const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
@@ -59,7 +106,6 @@ export async function migrate(pool: pg.Pool | pg.Client, log: Logger, migrations
       await client.query(m.sql);
       await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
       applied.push(m.version);
-      log.info({ code: LogCode.MigrationApplied, version: m.version, name: m.name }, 'migration applied');
     }
     await syncEnumerations(client);
     await client.query('COMMIT');

@@ -23,6 +23,7 @@ export const LogCode = {
   StartupFailed: 'StartupFailed',
   MigrationFailed: 'MigrationFailed',
   MigrationApplied: 'MigrationApplied',
+  MigrationLockWait: 'MigrationLockWait',
   RoleStarted: 'RoleStarted',
   HttpListening: 'HttpListening',
   MetricsLocked: 'MetricsLocked',

@@ -6,6 +6,7 @@
  * "deadlock detected".
  */
 import pg from 'pg';
+import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS, migrate } from '../../src/db/migrate.js';
 import { testLog } from '../support/log.js';
@@ -40,7 +41,7 @@ describe('migrate - a live database', () => {
     const db = await createTestDatabase();
     databases.push(db);
     const setup = await client(db.url);
-    await migrate(setup, testLog, MIGRATIONS.filter((m) => m.version <= 5));
+    await migrate(setup, testLog, { migrations: MIGRATIONS.filter((m) => m.version <= 5) });
     const { rows } = await setup.query<{ id: string }>("INSERT INTO grants (source, external_id, title) VALUES ('t', 'e1', 'Before') RETURNING id");
     const id = rows[0]!.id;
 
@@ -50,7 +51,7 @@ describe('migrate - a live database', () => {
 
     const migrator = await client(db.url);
     const migratorPid = (await migrator.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-    const migrating = migrate(migrator, testLog);
+    const migrating = migrate(migrator, testLog, { lockTimeoutMs: 60_000 });
     await waitingForLock(setup, migratorPid);
 
     // The writer's trigger reads capture_wakeup now; the migrator must not be holding it.
@@ -63,5 +64,37 @@ describe('migrate - a live database', () => {
       { op: 'insert', version: '1' },
       { op: 'update', version: '2' },
     ]);
+  });
+
+  it('migrate - a long transaction on grants does not stall its readers behind a pending migration: the run gives up its wait and tries again', async () => {
+    const db = await createTestDatabase();
+    databases.push(db);
+    const setup = await client(db.url);
+    await migrate(setup, testLog, { migrations: MIGRATIONS.filter((m) => m.version <= 5) });
+    await setup.query("INSERT INTO grants (source, external_id, title) VALUES ('t', 'e1', 'A grant')");
+
+    // A long reader (a backup, a report): it holds grants until the test lets it go.
+    const holder = await client(db.url);
+    await holder.query('BEGIN');
+    await holder.query('SELECT count(*) FROM grants');
+
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const migrator = await client(db.url);
+    const migratorPid = (await migrator.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const migrating = migrate(migrator, log, { lockTimeoutMs: 200 });
+    await waitingForLock(setup, migratorPid);
+
+    // A reader arriving now queues behind the migration's lock request only until that
+    // request gives up; without the timeout it would wait for the holder, which waits for it.
+    const reader = await client(db.url);
+    await reader.query("SET statement_timeout = '10s'");
+    const { rows } = await reader.query<{ n: number }>('SELECT count(*)::int AS n FROM grants');
+    expect(rows[0]!.n).toBe(1);
+
+    await holder.query('COMMIT');
+    expect(await migrating).toEqual(MIGRATIONS.filter((m) => m.version > 5).map((m) => m.version));
+    const waits = lines.map((l) => JSON.parse(l) as { code?: string }).filter((l) => l.code === 'MigrationLockWait');
+    expect(waits.length).toBeGreaterThan(0);
   });
 });
