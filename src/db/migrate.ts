@@ -1,6 +1,6 @@
 /**
  * Migrations: run at start-up and by `npm run migrate`; idempotent and safe when several
- * processes start at once (a transaction-scoped advisory lock serialises them). Pending
+ * processes start at once (an advisory lock serialises them). Pending
  * migrations apply together in one transaction: all or none. After them, the lookup tables are brought
  * equal to the domain's enumerations, so those are defined only in domain/.
  */
@@ -44,14 +44,17 @@ BEGIN
 END $$`;
 
 /**
- * How long a migration run waits for a lock on a table before it gives up and tries again.
- * While it waits, every reader and writer of that table queues behind it: a long
+ * How long an attempt waits for a lock before it gives up. While it waits, every reader
+ * and writer of that table queues behind it, so this bounds each stall; a long
  * transaction on `grants` (a backup's `pg_dump`, a report) would otherwise stall the
  * service for as long as it runs, instead of only delaying the start of the new release.
  */
-export const MIGRATION_LOCK_TIMEOUT_MS = 2_000;
-/** Delays between attempts of a run that could not get its locks (full jitter). */
-const MIGRATION_RETRY = { baseMs: 500, maxMs: 10_000 };
+export const MIGRATION_LOCK_TIMEOUT_MS = 1_000;
+/**
+ * Delays between attempts, on top of one lock timeout (full jitter): the table is free at
+ * least half the time, more as the delays grow.
+ */
+const MIGRATION_RETRY = { baseMs: 1_000, maxMs: 10_000 };
 /** Postgres's lock_not_available: `lock_timeout` expired. */
 const LOCK_NOT_AVAILABLE = '55P03';
 
@@ -62,40 +65,55 @@ export interface MigrateOptions {
 }
 
 /**
- * Applies the pending migrations, all in one transaction. A run that waits longer than
- * `lockTimeoutMs` for a table lock is rolled back and tried again until it gets through
- * (MigrationLockWait each time); every other error is thrown.
+ * Applies the pending migrations, all in one transaction. An attempt that waits longer than
+ * `lockTimeoutMs` for a lock is rolled back and tried again until it gets through
+ * (MigrationLockWait each time); every other error is thrown. The process holds the
+ * migration lock (session-level) across its attempts and their delays, so processes that
+ * start together wait on it and not in the tables' lock queues: one process at a time
+ * makes attempts, spaced by its delays.
  */
 export async function migrate(pool: pg.Pool | pg.Client, log: Logger, options: MigrateOptions = {}): Promise<number[]> {
   const migrations = options.migrations ?? MIGRATIONS;
   const lockTimeoutMs = options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
-  for (let attempt = 0; ; attempt++) {
+  const client = 'connect' in pool && 'totalCount' in pool ? await (pool as pg.Pool).connect() : (pool as pg.Client);
+  let broken: Error | undefined;
+  try {
+    // Waited for without a limit: another process's run ends by itself.
+    await client.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK]);
     try {
-      const applied = await migrateOnce(pool, migrations, lockTimeoutMs);
-      for (const m of migrations.filter((m) => applied.includes(m.version))) {
-        log.info({ code: LogCode.MigrationApplied, version: m.version, name: m.name }, 'migration applied');
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const applied = await migrateOnce(client, migrations, lockTimeoutMs);
+          for (const m of migrations.filter((m) => applied.includes(m.version))) {
+            log.info({ code: LogCode.MigrationApplied, version: m.version, name: m.name }, 'migration applied');
+          }
+          return applied;
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw err;
+          const delay = lockTimeoutMs + backoffDelay(attempt, MIGRATION_RETRY);
+          log.warn(
+            { code: LogCode.MigrationLockWait, attempt: attempt + 1, lockTimeoutMs, retryInMs: Math.round(delay), err },
+            'the migrations waited too long for a lock another transaction holds (a table or a row they change); rolled back, trying again',
+          );
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
       }
-      return applied;
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw err;
-      const delay = backoffDelay(attempt, MIGRATION_RETRY);
-      log.warn(
-        { code: LogCode.MigrationLockWait, attempt: attempt + 1, lockTimeoutMs, retryInMs: Math.round(delay), err },
-        'a table the migrations change is held by another transaction; rolled back, trying again',
-      );
-      await new Promise((resolve) => setTimeout(resolve, delay));
+    } finally {
+      // Fails only with the connection, which then goes with the lock (not back to the pool).
+      await client.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK]).catch((err: Error) => {
+        broken = err;
+      });
     }
+  } finally {
+    if (client !== pool) (client as pg.PoolClient).release(broken);
   }
 }
 
-async function migrateOnce(pool: pg.Pool | pg.Client, migrations: readonly Migration[], lockTimeoutMs: number): Promise<number[]> {
-  const client = 'connect' in pool && 'totalCount' in pool ? await (pool as pg.Pool).connect() : (pool as pg.Client);
+/** One attempt, in one transaction, on a client holding the migration lock. */
+async function migrateOnce(client: pg.ClientBase, migrations: readonly Migration[], lockTimeoutMs: number): Promise<number[]> {
   const applied: number[] = [];
-  let broken: Error | undefined;
   try {
     await client.query('BEGIN');
-    // Another process migrating is waited for without a limit: its run ends by itself.
-    await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...MIGRATION_LOCK]);
     await client.query(`SELECT set_config('lock_timeout', $1, true)`, [`${lockTimeoutMs}ms`]);
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
@@ -111,13 +129,9 @@ async function migrateOnce(pool: pg.Pool | pg.Client, migrations: readonly Migra
     await client.query('COMMIT');
     return applied;
   } catch (err) {
-    await client.query('ROLLBACK').catch((rollbackErr: Error) => {
-      broken = rollbackErr;
-    });
+    // A failed ROLLBACK means the connection is gone; the next statement says so.
+    await client.query('ROLLBACK').catch(() => undefined);
     throw err;
-  } finally {
-    // A connection whose ROLLBACK failed is not returned to the pool.
-    if (client !== pool) (client as pg.PoolClient).release(broken);
   }
 }
 

@@ -84,6 +84,9 @@ describe('migrate - a live database', () => {
     const migratorPid = (await migrator.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     const migrating = migrate(migrator, log, { lockTimeoutMs: 200 });
     await waitingForLock(setup, migratorPid);
+    // A second process starting meanwhile waits on the migration lock, not in grants' queue.
+    const second = await client(db.url);
+    const secondMigrating = migrate(second, log, { lockTimeoutMs: 200 });
 
     // A reader arriving now queues behind the migration's lock request only until that
     // request gives up; without the timeout it would wait for the holder, which waits for it.
@@ -94,6 +97,8 @@ describe('migrate - a live database', () => {
 
     await holder.query('COMMIT');
     expect(await migrating).toEqual(MIGRATIONS.filter((m) => m.version > 5).map((m) => m.version));
+    expect(await secondMigrating).toEqual([]);
+    expect(await secondMigrating).toEqual([]);
     const waits = lines.map((l) => JSON.parse(l) as { code?: string }).filter((l) => l.code === 'MigrationLockWait');
     expect(waits.length).toBeGreaterThan(0);
   });
