@@ -46,6 +46,18 @@ export interface Published {
 /** The columns a pass reads, in publishing order (see Ordering above). */
 const BATCH_SELECT = `SELECT log_id, op, grant_id, version, row, previous, changed_at FROM batch
      ORDER BY max(log_id) OVER (PARTITION BY txid), log_id`;
+const READ_SQL = `WITH batch AS (
+       SELECT log_id, txid, op, grant_id, version, row, previous, changed_at
+       FROM grant_changes ORDER BY log_id LIMIT $1
+     )
+     ${BATCH_SELECT}`;
+const RECORD_AND_READ_SQL = `WITH published AS (DELETE FROM grant_changes WHERE log_id = ANY($2::bigint[])),
+     recorded AS (UPDATE relay_state SET stream_seq = $3, published_at = now()),
+     batch AS (
+       SELECT log_id, txid, op, grant_id, version, row, previous, changed_at
+       FROM grant_changes WHERE log_id <> ALL($2::bigint[]) ORDER BY log_id LIMIT $1
+     )
+     ${BATCH_SELECT}`;
 
 /**
  * Up to `limit` of the oldest unpublished changes, in publishing order. With `published`,
@@ -64,19 +76,7 @@ export async function readBatch(client: pg.ClientBase, limit: number, published?
     previous: Record<string, unknown> | null;
     changed_at: Date;
   }>(
-    published === undefined
-      ? `WITH batch AS (
-       SELECT log_id, txid, op, grant_id, version, row, previous, changed_at
-       FROM grant_changes ORDER BY log_id LIMIT $1
-     )
-     ${BATCH_SELECT}`
-      : `WITH published AS (DELETE FROM grant_changes WHERE log_id = ANY($2::bigint[])),
-     recorded AS (UPDATE relay_state SET stream_seq = $3, published_at = now()),
-     batch AS (
-       SELECT log_id, txid, op, grant_id, version, row, previous, changed_at
-       FROM grant_changes WHERE log_id <> ALL($2::bigint[]) ORDER BY log_id LIMIT $1
-     )
-     ${BATCH_SELECT}`,
+    published === undefined ? READ_SQL : RECORD_AND_READ_SQL,
     published === undefined ? [limit] : [limit, published.logIds, published.streamSeq],
   );
   return rows.map((r) => ({

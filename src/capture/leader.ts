@@ -190,10 +190,8 @@ export class Leader {
    * the stream after the recorded position, or moves a stream that ends below it forward.
    */
   private async reconcile(state: RelayState): Promise<void> {
-    // The tail is read after the recorded position. Nothing is pending when reconcile runs
-    // today (a new leader has published nothing; a pass that failed on NATS had recorded
-    // the batch before it in its read); this keeps it right if that changes.
-    await this.recordUnrecorded();
+    // The tail is read after the recorded position, which is current here: a new leader has
+    // published nothing, and a pass that failed on NATS recorded the batch before it in its read.
     await this.onStream(() => this.stream.ensure());
     const tail = await this.onStream(() => this.stream.tail(state.epoch, state.streamSeq));
     if (tail.lastSeq < state.streamSeq) {

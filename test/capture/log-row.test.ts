@@ -12,10 +12,10 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { setRelayIdle } from '../../src/capture/changelog.js';
-import { migratedDatabases } from '../support/postgres.js';
+import { testDatabases } from '../support/postgres.js';
 
-const databases = migratedDatabases();
-const migrated = () => databases.client();
+const databases = testDatabases();
+const migrated = () => databases.migrated();
 
 afterAll(() => databases.close());
 

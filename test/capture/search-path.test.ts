@@ -5,31 +5,19 @@
  * `grant_changes` (or `capture_wakeup`) logged its own changes there and the relay never
  * saw them. Migration 003 pins the path with `pg_temp` last.
  */
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS, migrate } from '../../src/db/migrate.js';
 import { testLog } from '../support/log.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { testDatabases } from '../support/postgres.js';
 
-const databases: TestDatabase[] = [];
-const clients: pg.Client[] = [];
+const databases = testDatabases();
+const client = (url: string) => databases.client(url);
 
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-  await Promise.all(databases.map((d) => d.drop()));
-});
-
-async function client(url: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  clients.push(c);
-  return c;
-}
+afterAll(() => databases.close());
 
 /** A fresh database, migrated fully or only up to `upTo` (to show the defect). */
 async function database(upTo?: number): Promise<string> {
-  const db = await createTestDatabase();
-  databases.push(db);
+  const db = await databases.database();
   if (upTo === undefined) {
     const c = await client(db.url);
     await migrate(c, testLog);

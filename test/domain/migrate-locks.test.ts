@@ -10,22 +10,12 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS, migrate } from '../../src/db/migrate.js';
 import { testLog } from '../support/log.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { testDatabases } from '../support/postgres.js';
 
-const databases: TestDatabase[] = [];
-const clients: pg.Client[] = [];
+const databases = testDatabases();
+const client = (url: string) => databases.client(url);
 
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-  await Promise.all(databases.map((d) => d.drop()));
-});
-
-async function client(url: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  clients.push(c);
-  return c;
-}
+afterAll(() => databases.close());
 
 /** Resolves once the session `pid` waits for a lock. */
 async function waitingForLock(observer: pg.Client, pid: number): Promise<void> {
@@ -38,8 +28,7 @@ async function waitingForLock(observer: pg.Client, pid: number): Promise<void> {
 
 describe('migrate - a live database', () => {
   it('migrate - 005 to the latest while a writer holds a grant: the writer goes on, then the migrations apply', async () => {
-    const db = await createTestDatabase();
-    databases.push(db);
+    const db = await databases.database();
     const setup = await client(db.url);
     await migrate(setup, testLog, { migrations: MIGRATIONS.filter((m) => m.version <= 5) });
     const { rows } = await setup.query<{ id: string }>("INSERT INTO grants (source, external_id, title) VALUES ('t', 'e1', 'Before') RETURNING id");
@@ -67,8 +56,7 @@ describe('migrate - a live database', () => {
   });
 
   it('migrate - a long transaction on grants does not stall its readers behind a pending migration: the run gives up its wait and tries again', async () => {
-    const db = await createTestDatabase();
-    databases.push(db);
+    const db = await databases.database();
     const setup = await client(db.url);
     await migrate(setup, testLog, { migrations: MIGRATIONS.filter((m) => m.version <= 5) });
     await setup.query("INSERT INTO grants (source, external_id, title) VALUES ('t', 'e1', 'A grant')");

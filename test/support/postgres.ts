@@ -43,19 +43,32 @@ export async function createTestDatabase(serverUrl = SHARED_PG): Promise<TestDat
 }
 
 /**
- * Fresh databases with every migration applied, one client on each; `close` ends the
- * clients and drops the databases (a test file's `afterAll`).
+ * The databases and clients a test file opens; `close` ends the clients and drops the
+ * databases (the file's `afterAll`).
  */
-export function migratedDatabases(): { client(): Promise<pg.Client>; close(): Promise<void> } {
+export function testDatabases(): {
+  database(): Promise<TestDatabase>;
+  client(url: string): Promise<pg.Client>;
+  migrated(): Promise<pg.Client>;
+  close(): Promise<void>;
+} {
   const databases: TestDatabase[] = [];
   const clients: pg.Client[] = [];
-  return {
-    async client() {
+  const opened = {
+    async database() {
       const db = await createTestDatabase();
       databases.push(db);
-      const c = new pg.Client({ connectionString: db.url });
+      return db;
+    },
+    async client(url: string) {
+      const c = new pg.Client({ connectionString: url });
       await c.connect();
       clients.push(c);
+      return c;
+    },
+    /** A fresh database with every migration applied, and a client on it. */
+    async migrated() {
+      const c = await opened.client((await opened.database()).url);
       await migrate(c, testLog);
       return c;
     },
@@ -64,6 +77,7 @@ export function migratedDatabases(): { client(): Promise<pg.Client>; close(): Pr
       await Promise.all(databases.map((d) => d.drop()));
     },
   };
+  return opened;
 }
 
 /** The newest installed server's binaries (15 on Debian 12, 16 on Ubuntu 24.04). */
