@@ -1,7 +1,7 @@
 /**
  * JetStream streams of CONTRACT section 4, created or brought up to date at start-up.
  */
-import { DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamManager, type StreamConfig } from 'nats';
+import { DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamManager, type StreamConfig, type StreamInfo } from 'nats';
 import { LogCode } from '../domain/codes.js';
 import { Streams, Subjects } from '../domain/events.js';
 import { ScrapeSubjects } from '../domain/scrape-status.js';
@@ -49,6 +49,28 @@ export async function ensureGrantsStream(jsm: JetStreamManager, options: GrantsS
 export function isNotFound(err: unknown): boolean {
   const e = err as { code?: string; api_error?: { err_code?: number }; message?: string };
   return e?.code === '404' || e?.api_error?.err_code === 10059 || e?.api_error?.err_code === 10037 || /not found/i.test(e?.message ?? '');
+}
+
+/** How long {@link streamInfo} asks again while a stream it was told exists is not found. */
+export const STREAM_VISIBLE_WAIT_MS = 10_000;
+
+/**
+ * Information on a stream that was just created or changed. On a cluster, the server that
+ * answers a stream request can lag the one that acknowledged the create: the meta leader
+ * answers "stream not found" until it has applied the assignment it proposed (seen once in
+ * CI, right after a create). Asked again, 100 ms apart, until `waitMs` has passed; any other
+ * error, or a stream still missing at the end, is thrown.
+ */
+export async function streamInfo(jsm: JetStreamManager, name: string, waitMs = STREAM_VISIBLE_WAIT_MS): Promise<StreamInfo> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await jsm.streams.info(name);
+    } catch (err) {
+      if (!isNotFound(err) || Date.now() >= deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export interface ScrapeStreamOptions {
@@ -143,8 +165,11 @@ async function ensureStream(
       log.info({ code: LogCode.StreamConfigured, stream: wanted.name }, 'stream created');
       return;
     } catch (err) {
-      // Created meanwhile by another process: fall through and compare.
-      existing = await jsm.streams.info(wanted.name).catch(() => undefined);
+      // Created meanwhile by another process: fall through and compare. (JetStream's
+      // "stream name already in use", 10058: the stream exists even if the server that
+      // answers next has not applied it yet, so it is waited for.)
+      const inUse = (err as { api_error?: { err_code?: number } }).api_error?.err_code === 10058;
+      existing = await streamInfo(jsm, wanted.name, inUse ? STREAM_VISIBLE_WAIT_MS : 0).catch(() => undefined);
       if (!existing) throw new StreamConfigError(`cannot create stream ${wanted.name} (${wanted.num_replicas} replicas): ${(err as Error).message}`, { cause: err });
     }
   }
