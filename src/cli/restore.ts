@@ -1,5 +1,5 @@
 /**
- * `npm run restore -- FILE [--force] [--seq-floor N]` (CONTRACT v1.1 section 1): restores a
+ * `npm run restore -- FILE [--force] [--seq-floor N] [--lock-wait SECONDS]` (CONTRACT v1.1 section 1): restores a
  * backup of `npm run backup` into the database named by DATABASE_URL, which must be empty
  * unless `--force` is given. `npm run restore -- --renumber [--seq-floor N]` does only the
  * last steps, for a database brought back another way (point-in-time recovery from WAL).
@@ -11,19 +11,22 @@
  *    database before the restore, stream GRANTS, the cache's watermark, the manifest,
  *    `--seq-floor`.
  * 3. In ONE transaction: the public schema is dropped and recreated, the dump replayed
- *    (psql reading pg_restore's SQL), and `relay_state` given a new epoch and the position
- *    highest + SEQUENCE_GAP. Readers see the old database or the restored one, never a mix.
- * 4. Migrations run (an older backup is brought to the current schema).
- * 5. Stream GRANTS is moved forward to that position when NATS answers (else the relay
+ *    (psql reading pg_restore's SQL), the migrations an older backup lacks applied, and
+ *    `relay_state` given a new epoch and the position highest + SEQUENCE_GAP. Readers see
+ *    the old database or the restored one at this release's schema, never a mix. The
+ *    transaction waits at most 1 s for a lock (readers queue behind that wait); one that
+ *    does not get its locks is tried again until `--lock-wait` (60 s) has passed.
+ * 4. Stream GRANTS is moved forward to that position when NATS answers (else the relay
  *    does it when it leads). Every position clients, the invalidator or REST pages know is
  *    then outside the stream: clients resuming get `recovered:false`, gateways close their
  *    clients with 1001 and empty their in-process cache, the invalidator empties Redis.
- * 6. The lock is released; a relay leads again and publishes above the new position.
+ * 5. The lock is released; a relay leads again and publishes above the new position.
  *
  * Exit 0 and one line on stdout; 64 bad arguments or a non-empty database without
  * `--force`; 65 a file that is not a backup, or of a newer schema; 69 Postgres or the
  * PostgreSQL client programs unavailable; 70 a failed restore (nothing changed: one
- * transaction).
+ * transaction); 75 the relay's lock or the tables' locks not taken in time (nothing
+ * changed). Log lines go to stderr.
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -38,15 +41,18 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { processRedactor } from '../config/redact.js';
 import { EnvSchema } from '../config/schema.js';
 import { ensureDatabase } from '../db/database.js';
-import { MIGRATIONS, migrate } from '../db/migrate.js';
-import { ExitCode } from '../domain/codes.js';
-import { createLogger } from '../observability/log.js';
+import { MIGRATION_LOCK_TIMEOUT_MS, MIGRATION_RETRY, MIGRATIONS, migrationScript } from '../db/migrate.js';
+import { backoffDelay } from '../domain/backoff.js';
+import { ExitCode, LogCode } from '../domain/codes.js';
+import { createLogger, type Logger } from '../observability/log.js';
 import { Manifest, cacheWatermark, finished, pgTool, recordedSeq, streamLastSeq, tryNats } from './dump.js';
 import { CliError, runCli } from './run.js';
 
-const USAGE = 'usage: npm run restore -- FILE [--force] [--seq-floor N] | npm run restore -- --renumber [--seq-floor N]';
+const USAGE = 'usage: npm run restore -- FILE [--force] [--seq-floor N] [--lock-wait SECONDS] | npm run restore -- --renumber [--seq-floor N]';
 /** How long the restore tries to take the relay's lock from leading and standby relays. */
 const LOCK_WAIT_MS = 15_000;
+/** How long the replay keeps trying to take the database's locks (`--lock-wait`), by default. */
+const REPLAY_LOCK_WAIT_S = 60;
 /** The most bytes the manifest line may have. */
 const MANIFEST_MAX = 64 * 1024;
 
@@ -54,6 +60,8 @@ interface Args {
   file: string | undefined;
   force: boolean;
   seqFloor: number;
+  /** Milliseconds the replay keeps trying to take its locks (`--lock-wait`). */
+  lockWaitMs: number;
 }
 
 function parse(argv: string[]): Args {
@@ -64,15 +72,17 @@ function parse(argv: string[]): Args {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { force: { type: 'boolean', default: false }, renumber: { type: 'boolean', default: false }, 'seq-floor': { type: 'string' } },
+      options: { force: { type: 'boolean', default: false }, renumber: { type: 'boolean', default: false }, 'seq-floor': { type: 'string' }, 'lock-wait': { type: 'string' } },
     }));
   } catch (err) {
     throw new CliError(ExitCode.Usage, `${(err as Error).message.split('\n')[0]}; ${USAGE}`);
   }
   const floor = values['seq-floor'];
   if (floor !== undefined && !/^\d{1,15}$/.test(floor)) throw new CliError(ExitCode.Usage, `--seq-floor must be a whole number; ${USAGE}`);
+  const wait = values['lock-wait'];
+  if (wait !== undefined && !(/^\d{1,6}$/.test(wait) && Number(wait) > 0)) throw new CliError(ExitCode.Usage, `--lock-wait must be a whole number of seconds above 0; ${USAGE}`);
   if (values.renumber ? positionals.length !== 0 : positionals.length !== 1) throw new CliError(ExitCode.Usage, USAGE);
-  return { file: positionals[0], force: values.force, seqFloor: Number(floor ?? 0) };
+  return { file: positionals[0], force: values.force, seqFloor: Number(floor ?? 0), lockWaitMs: Number(wait ?? REPLAY_LOCK_WAIT_S) * 1_000 };
 }
 
 /** The manifest line and the byte offset where the dump starts. */
@@ -123,30 +133,82 @@ async function isEmpty(client: pg.Client): Promise<boolean> {
   return rows[0]!.n === 0;
 }
 
-/** Replays the dump after `offset` of `file`, with `before` and `after`, in one transaction. */
-async function replay(url: string, file: string, offset: number, before: string, after: string): Promise<void> {
-  const psql = pgTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-f', '-'], url);
+/** A dump to replay, and the SQL to run before and after it in the same transaction. */
+interface Replay {
+  url: string;
+  file: string;
+  /** Where the dump starts in `file`. */
+  offset: number;
+  before: string;
+  after: string;
+}
+
+/**
+ * Replays the dump after `offset` of `file`, with `before` and `after`, in one transaction
+ * that waits at most `lockTimeoutMs` for a lock (its first statements drop the schema: every
+ * reader of the service queues behind that wait, so it is bounded as a migration's is,
+ * db/migrate.ts). A lock not given in time fails the replay with LockUnavailable, nothing
+ * changed.
+ */
+async function replay({ url, file, offset, before, after }: Replay, lockTimeoutMs: number): Promise<void> {
+  const psql = pgTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose', '--single-transaction', '-f', '-'], url);
   const restore = pgTool('pg_restore', ['--no-owner', '--no-privileges', '-f', '-'], url);
-  const psqlDone = finished(psql, 'psql');
-  const restoreDone = finished(restore, 'pg_restore');
+  // Either program may end first; its exit says why, not a broken pipe to it.
+  psql.stdin!.on('error', () => undefined);
+  restore.stdin!.on('error', () => undefined);
+  // The first to fail says why: psql (the database refused), or pg_restore (a bad file).
+  // Each stops the other: a pg_restore whose reader is gone blocks on its pipe.
+  let first: 'psql' | 'pg_restore' | undefined;
+  const psqlDone = finished(psql, 'psql').catch((err: unknown) => {
+    first ??= 'psql';
+    restore.kill('SIGTERM');
+    throw err;
+  });
   createReadStream(file, { start: offset }).pipe(restore.stdin!);
-  psql.stdin!.write(before);
+  psql.stdin!.write(`SET LOCAL lock_timeout = '${lockTimeoutMs}ms';\n${before}`);
   // `after` goes in once pg_restore's output has ended (its exit may come before the last
-  // bytes of its output are read).
+  // bytes of its output are read); a pg_restore that fails stops psql before it commits.
   const copied = new Promise<void>((resolve, reject) => {
     restore.stdout!.on('end', resolve);
     restore.stdout!.on('error', reject);
   });
   restore.stdout!.pipe(psql.stdin!, { end: false });
-  try {
-    await Promise.all([restoreDone, copied]);
-    psql.stdin!.end(after);
-  } catch (err) {
-    psql.kill('SIGTERM');
-    await psqlDone.catch(() => undefined);
-    throw err;
+  const fed = Promise.all([finished(restore, 'pg_restore'), copied]).then(
+    () => void psql.stdin!.end(after),
+    (err: unknown) => {
+      first ??= 'pg_restore';
+      psql.kill('SIGTERM');
+      throw err;
+    },
+  );
+  const [db, input] = await Promise.allSettled([psqlDone, fed]);
+  if (db.status === 'rejected' && first === 'psql') throw (db.reason as Error).message.includes('55P03') ? new LockUnavailable() : db.reason;
+  if (input.status === 'rejected') throw input.reason;
+}
+
+/** A replay that did not get its locks within its lock timeout (nothing changed). */
+class LockUnavailable extends Error {}
+
+/**
+ * `replay`, tried again while it does not get its locks (a transaction holds one of the
+ * tables), with the delays of a migration's attempts, until `waitMs` has passed; then exit
+ * 75 with nothing changed. Each wait is logged (RestoreLockWait, on stderr).
+ */
+async function replayWhenFree(job: Replay, waitMs: number, log: Logger): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await replay(job, MIGRATION_LOCK_TIMEOUT_MS);
+    } catch (err) {
+      if (!(err instanceof LockUnavailable)) throw err;
+      const delay = backoffDelay(attempt, MIGRATION_RETRY);
+      if (Date.now() + delay + MIGRATION_LOCK_TIMEOUT_MS > deadline) {
+        throw new CliError(ExitCode.TempFail, `another transaction held the database's tables for ${waitMs / 1_000} s (--lock-wait): nothing was restored`);
+      }
+      log.warn({ code: LogCode.RestoreLockWait, attempt: attempt + 1, lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS, retryInMs: delay }, 'the restore waited too long for a lock another transaction holds; nothing changed, trying again');
+      await new Promise((r) => setTimeout(r, delay));
+    }
   }
-  await psqlDone;
 }
 
 async function main(): Promise<ExitCode> {
@@ -158,7 +220,8 @@ async function main(): Promise<ExitCode> {
     if (err instanceof ConfigError) throw new CliError(ExitCode.Config, `configuration: ${err.message}`);
     throw err;
   }
-  const log = createLogger({ level: 'warn', release: 'restore', scrub: processRedactor.scrub });
+  // Logs go to stderr: stdout is the one line of the result.
+  const log = createLogger({ level: 'warn', release: 'restore', scrub: processRedactor.scrub, stderr: true });
   const found = args.file ? await readManifest(args.file) : undefined;
   const latest = Math.max(...MIGRATIONS.map((m) => m.version));
   if (found && found.manifest.schemaVersion > latest) {
@@ -189,8 +252,10 @@ async function main(): Promise<ExitCode> {
     const position = Math.max(0, ...Object.values(records).map((v) => v ?? 0)) + SEQUENCE_GAP;
     const renumber = `${RENUMBER_SQL.replace('$1', String(position))};\n`;
     if (args.file && found) {
-      await replay(url, args.file, found.offset, 'DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n', renumber);
-      await migrate(client, log);
+      // The backup brought to this release's schema in the replay's transaction (a reader
+      // never sees the restored data at an older schema), then renumbered.
+      const after = `${migrationScript(found.manifest.schemaVersion)}${renumber}`;
+      await replayWhenFree({ url, file: args.file, offset: found.offset, before: 'DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n', after }, args.lockWaitMs, log);
     } else {
       if ((await recordedSeq(client)) === null) throw new CliError(ExitCode.Usage, `the database ${client.database} has no relay_state: nothing to renumber`);
       await client.query(RENUMBER_SQL, [position]);

@@ -4,7 +4,7 @@
  * migrations apply together in one transaction: all or none. After them, the lookup tables are brought
  * equal to the domain's enumerations, so those are defined only in domain/.
  */
-import type pg from 'pg';
+import pg from 'pg';
 import { VIC_OUTCOME_DOMAINS } from '../domain/grant.js';
 import { backoffDelay } from '../domain/backoff.js';
 import { LogCode } from '../domain/codes.js';
@@ -22,6 +22,8 @@ export interface Migration {
   name: string;
   sql: string;
 }
+
+const { escapeLiteral } = pg;
 
 export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m006, m007];
 
@@ -54,7 +56,10 @@ export const MIGRATION_LOCK_TIMEOUT_MS = 1_000;
  * Delays between attempts, on top of one lock timeout (full jitter): the table is free at
  * least half the time, more as the delays grow.
  */
-const MIGRATION_RETRY = { baseMs: 1_000, maxMs: 10_000 };
+export const MIGRATION_RETRY = { baseMs: 1_000, maxMs: 10_000 };
+/** The record of applied migrations, made by the first run. */
+const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`;
 /** Postgres's lock_not_available: `lock_timeout` expired. */
 const LOCK_NOT_AVAILABLE = '55P03';
 
@@ -115,8 +120,7 @@ async function migrateOnce(client: pg.ClientBase, migrations: readonly Migration
   try {
     await client.query('BEGIN');
     await client.query(`SELECT set_config('lock_timeout', $1, true)`, [`${lockTimeoutMs}ms`]);
-    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    await client.query(CREATE_SCHEMA_MIGRATIONS);
     const done = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
     const pending = migrations.filter((m) => !done.has(m.version));
     if (pending.length > 0) await client.query(LOCK_GRANTS_FIRST);
@@ -135,9 +139,34 @@ async function migrateOnce(client: pg.ClientBase, migrations: readonly Migration
   }
 }
 
-async function syncEnumerations(client: pg.ClientBase): Promise<void> {
-  const values = [...VIC_OUTCOME_DOMAINS];
-  await client.query('INSERT INTO vic_outcome_domains (code) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING', [values]);
+/** The statements bringing the lookup tables equal to the domain's enumerations, given the values as a `text[]` expression. */
+const syncStatements = (values: string) => [
+  `INSERT INTO vic_outcome_domains (code) SELECT unnest(${values}) ON CONFLICT DO NOTHING`,
   // Fails with a foreign-key error, naming the value, if a removed value is still in use.
-  await client.query('DELETE FROM vic_outcome_domains WHERE code <> ALL($1::text[])', [values]);
+  `DELETE FROM vic_outcome_domains WHERE code <> ALL(${values})`,
+];
+
+async function syncEnumerations(client: pg.ClientBase): Promise<void> {
+  for (const statement of syncStatements('$1::text[]')) await client.query(statement, [[...VIC_OUTCOME_DOMAINS]]);
+}
+
+/**
+ * The SQL that brings a database at schema `fromVersion` to this release, for a
+ * transaction the caller already holds with the database to itself (a restore's replay,
+ * cli/restore.ts, which runs it in the replay's own transaction so that no reader sees the
+ * restored data at the older schema): the pending migrations, each recorded in
+ * `schema_migrations`, then the lookup tables synced, as `migrate` does.
+ */
+export function migrationScript(fromVersion: number): string {
+  const pending = MIGRATIONS.filter((m) => m.version > fromVersion);
+  const values = `ARRAY[${VIC_OUTCOME_DOMAINS.map((v) => escapeLiteral(v)).join(', ')}]::text[]`;
+  return [
+    // pg_restore's SQL empties the search path; migrations run in the session's own, as `migrate`'s do.
+    'RESET search_path',
+    CREATE_SCHEMA_MIGRATIONS,
+    ...pending.flatMap((m) => [m.sql, `INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${escapeLiteral(m.name)})`]),
+    ...syncStatements(values),
+  ]
+    .map((statement) => `${statement.trim()};\n`)
+    .join('');
 }

@@ -24,6 +24,7 @@ export const LogCode = {
   MigrationFailed: 'MigrationFailed',
   MigrationApplied: 'MigrationApplied',
   MigrationLockWait: 'MigrationLockWait',
+  RestoreLockWait: 'RestoreLockWait',
   RoleStarted: 'RoleStarted',
   HttpListening: 'HttpListening',
   MetricsLocked: 'MetricsLocked',

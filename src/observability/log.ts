@@ -20,6 +20,8 @@ export interface LogOptions {
   /** Applied to each serialised line before it is written: removes the process's credentials. */
   scrub?: (line: string) => string;
   pretty?: boolean;
+  /** Lines to stderr instead of stdout: a command whose stdout is its result (cli/restore.ts). */
+  stderr?: boolean;
 }
 
 function prettyAvailable(): boolean {
@@ -32,6 +34,7 @@ function prettyAvailable(): boolean {
 }
 
 export function createLogger(options: LogOptions): Logger {
+  const destination = options.stderr && !(options.pretty && prettyAvailable()) ? pino.destination(2) : undefined;
   return pino({
     level: options.level,
     base: { service: 'navimpact-live', release: options.release, pid: process.pid },
@@ -45,5 +48,5 @@ export function createLogger(options: LogOptions): Logger {
     ...(options.pretty && prettyAvailable()
       ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', singleLine: true, ignore: 'service,release,pid,hostname', messageKey: 'msg' } } }
       : {}),
-  });
+  }, destination);
 }

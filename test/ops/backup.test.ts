@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../src/db/migrate.js';
 import { connect, token, type Client, type Frame } from '../gateway/harness.js';
-import { start } from '../support/process.js';
-import { ROOT } from './prometheus.js';
+import { startCli } from '../support/cli.js';
 import { sample, startOpsStack, type OpsStack } from './stack.js';
 
 let stack: OpsStack;
@@ -29,10 +28,7 @@ afterAll(async () => {
 
 /** Runs `npm run <cli> -- ...args` as an operator would, against the stack. */
 async function cli(name: 'backup' | 'restore', args: string[]): Promise<{ code: number | null; out: string }> {
-  const child = start(process.execPath, ['--import', 'tsx', `src/cli/${name}.ts`, ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', DATABASE_URL: stack.db.url, NATS_URL: stack.nats.url, REDIS_URL: 'redis://127.0.0.1:6379', CACHE_PREFIX: stack.prefix },
-  });
+  const child = startCli(name, args, { DATABASE_URL: stack.db.url, NATS_URL: stack.nats.url, REDIS_URL: 'redis://127.0.0.1:6379', CACHE_PREFIX: stack.prefix });
   const { code } = await child.exited;
   return { code, out: child.lines.join('\n') };
 }
