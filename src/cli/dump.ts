@@ -71,13 +71,36 @@ export function pgTool(program: 'pg_dump' | 'pg_restore' | 'psql', args: string[
   return child;
 }
 
-/** Resolves when `child` exits 0; otherwise a CliError with its stderr. */
+/** A PostgreSQL client program that failed; `stderr` is all it wrote there. */
+export class ToolError extends CliError {
+  constructor(message: string, readonly stderr: string) {
+    super(ExitCode.Software, message);
+  }
+}
+
+/** The lines of a PostgreSQL program's stderr that say why it failed: ERROR, DETAIL and HINT (psql prefixes them with the script's position), else the last three. */
+export function why(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  const said = lines.filter((l) => /^(?:psql:\S*: )?(?:ERROR|FATAL|DETAIL|HINT):/.test(l));
+  return (said.length > 0 ? said : lines.slice(-3)).join(' | ');
+}
+
+/**
+ * A psql stopped by Postgres's lock_not_available (55P03: `lock_timeout` expired), which
+ * psql's verbose errors (`-v VERBOSITY=verbose`) print after ERROR. Only an ERROR line
+ * counts: a CONTEXT line can quote the data being loaded.
+ */
+export function isLockTimeout(err: unknown): boolean {
+  return err instanceof ToolError && /^(?:psql:\S*: )?ERROR:\s+55P03:/m.test(err.stderr);
+}
+
+/** Resolves when `child` exits 0 (once its output has ended); otherwise a ToolError with its stderr. */
 export async function finished(child: ChildProcess, program: string): Promise<void> {
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  const [code, err] = await Promise.race([once(child, 'exit').then(([c]) => [c as number | null, undefined] as const), once(child, 'error').then(([e]) => [null, e as Error] as const)]);
+  const [code, err] = await Promise.race([once(child, 'close').then(([c]) => [c as number | null, undefined] as const), once(child, 'error').then(([e]) => [null, e as Error] as const)]);
   if (err) throw new CliError(ExitCode.Unavailable, `${program} could not be started (${err.message}): install postgresql-client`);
-  if (code !== 0) throw new CliError(ExitCode.Software, `${program} failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (code !== 0) throw new ToolError(`${program} failed (exit ${code}): ${why(stderr)}`, stderr);
 }
 
 async function withDeadline<T>(work: Promise<T>): Promise<T | null> {

@@ -45,7 +45,7 @@ import { MIGRATION_LOCK_TIMEOUT_MS, MIGRATION_RETRY, MIGRATIONS, migrationScript
 import { backoffDelay } from '../domain/backoff.js';
 import { ExitCode, LogCode } from '../domain/codes.js';
 import { createLogger, type Logger } from '../observability/log.js';
-import { Manifest, cacheWatermark, finished, pgTool, recordedSeq, streamLastSeq, tryNats } from './dump.js';
+import { Manifest, cacheWatermark, finished, isLockTimeout, pgTool, recordedSeq, streamLastSeq, tryNats } from './dump.js';
 import { CliError, runCli } from './run.js';
 
 const USAGE = 'usage: npm run restore -- FILE [--force] [--seq-floor N] [--lock-wait SECONDS] | npm run restore -- --renumber [--seq-floor N]';
@@ -182,7 +182,7 @@ async function replay({ url, file, offset, before, after }: Replay, lockTimeoutM
     },
   );
   const [db, input] = await Promise.allSettled([psqlDone, fed]);
-  if (db.status === 'rejected' && first === 'psql') throw (db.reason as Error).message.includes('55P03') ? new LockUnavailable() : db.reason;
+  if (db.status === 'rejected' && first === 'psql') throw isLockTimeout(db.reason) ? new LockUnavailable() : db.reason;
   if (input.status === 'rejected') throw input.reason;
 }
 
@@ -191,19 +191,24 @@ class LockUnavailable extends Error {}
 
 /**
  * `replay`, tried again while it does not get its locks (a transaction holds one of the
- * tables), with the delays of a migration's attempts, until `waitMs` has passed; then exit
- * 75 with nothing changed. Each wait is logged (RestoreLockWait, on stderr).
+ * tables) until `waitMs` has passed, then exit 75 with nothing changed. Attempts are spaced
+ * as a migration's are (one lock timeout plus backoff, so the tables are free at least half
+ * the time between them), the last delay shortened to fit. Each retry is logged
+ * (RestoreLockWait, on stderr).
  */
 async function replayWhenFree(job: Replay, waitMs: number, log: Logger): Promise<void> {
-  const deadline = Date.now() + waitMs;
+  const started = Date.now();
   for (let attempt = 0; ; attempt++) {
     try {
       return await replay(job, MIGRATION_LOCK_TIMEOUT_MS);
     } catch (err) {
       if (!(err instanceof LockUnavailable)) throw err;
-      const delay = backoffDelay(attempt, MIGRATION_RETRY);
-      if (Date.now() + delay + MIGRATION_LOCK_TIMEOUT_MS > deadline) {
-        throw new CliError(ExitCode.TempFail, `another transaction held the database's tables for ${waitMs / 1_000} s (--lock-wait): nothing was restored`);
+      // Room for the delay and one more attempt's wait.
+      const room = started + waitMs - Date.now() - MIGRATION_LOCK_TIMEOUT_MS;
+      const delay = Math.min(MIGRATION_LOCK_TIMEOUT_MS + backoffDelay(attempt, MIGRATION_RETRY), room);
+      if (delay < 0) {
+        const waited = Math.round((Date.now() - started) / 1_000);
+        throw new CliError(ExitCode.TempFail, `another transaction held the database's tables through ${attempt + 1} attempts over ${waited} s (--lock-wait ${waitMs / 1_000}): nothing was restored`);
       }
       log.warn({ code: LogCode.RestoreLockWait, attempt: attempt + 1, lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS, retryInMs: delay }, 'the restore waited too long for a lock another transaction holds; nothing changed, trying again');
       await new Promise((r) => setTimeout(r, delay));
@@ -254,7 +259,7 @@ async function main(): Promise<ExitCode> {
     if (args.file && found) {
       // The backup brought to this release's schema in the replay's transaction (a reader
       // never sees the restored data at an older schema), then renumbered.
-      const after = `${migrationScript(found.manifest.schemaVersion)}${renumber}`;
+      const after = `${migrationScript(found.manifest.schemaVersion, MIGRATION_LOCK_TIMEOUT_MS)}${renumber}`;
       await replayWhenFree({ url, file: args.file, offset: found.offset, before: 'DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n', after }, args.lockWaitMs, log);
     } else {
       if ((await recordedSeq(client)) === null) throw new CliError(ExitCode.Usage, `the database ${client.database} has no relay_state: nothing to renumber`);

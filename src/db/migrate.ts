@@ -155,14 +155,17 @@ async function syncEnumerations(client: pg.ClientBase): Promise<void> {
  * transaction the caller already holds with the database to itself (a restore's replay,
  * cli/restore.ts, which runs it in the replay's own transaction so that no reader sees the
  * restored data at the older schema): the pending migrations, each recorded in
- * `schema_migrations`, then the lookup tables synced, as `migrate` does.
+ * `schema_migrations`, then the lookup tables synced, as `migrate` does. It first resets
+ * the session's settings, which pg_restore's SQL changes (an empty search path, function
+ * bodies unchecked, no lock timeout, warnings only), so the migrations run as `migrate`'s
+ * do, and waits at most `lockTimeoutMs` for a lock.
  */
-export function migrationScript(fromVersion: number): string {
+export function migrationScript(fromVersion: number, lockTimeoutMs: number): string {
   const pending = MIGRATIONS.filter((m) => m.version > fromVersion);
   const values = `ARRAY[${VIC_OUTCOME_DOMAINS.map((v) => escapeLiteral(v)).join(', ')}]::text[]`;
   return [
-    // pg_restore's SQL empties the search path; migrations run in the session's own, as `migrate`'s do.
-    'RESET search_path',
+    'RESET ALL',
+    `SET LOCAL lock_timeout = '${Math.trunc(lockTimeoutMs)}ms'`,
     CREATE_SCHEMA_MIGRATIONS,
     ...pending.flatMap((m) => [m.sql, `INSERT INTO schema_migrations (version, name) VALUES (${m.version}, ${escapeLiteral(m.name)})`]),
     ...syncStatements(values),
