@@ -17,8 +17,11 @@
  * - The consumer or the stream is gone (the library's `abort_on_missing_resource`).
  * - A delivery out of sequence: a message was lost in flight (a reconnect).
  * - A stall: the owner has waited `stallMs` for a message while the stream holds one after
- *   the last delivered (asked of the stream only while the owner waits that long: a busy
- *   owner costs nothing, an idle stream one "next message after" request a second).
+ *   the last delivered, at two checks in a row (asked of the stream only while the owner
+ *   waits that long: a busy owner costs nothing, an idle stream one "next message after"
+ *   request a second). One check is not enough: after a quiet spell the owner has waited
+ *   long, and a message published an instant before a check is found in the stream while
+ *   it is still on its way to the consumer.
  *
  * # Lifecycle
  * `open` creates the consumer and starts pulling; iterate once; `stop` ends the iteration
@@ -74,6 +77,8 @@ export class StreamReader implements AsyncIterable<JsMsg> {
   /** Since when the owner waits for the next message; undefined while it handles one. */
   private waitingSince: number | undefined;
   private checking = false;
+  /** The wait in which the last check found a message the owner had not been handed. */
+  private suspect: { waitingSince: number; position: number } | undefined;
   private stopped = false;
   private ended = false;
   private readonly timer: NodeJS.Timeout;
@@ -195,10 +200,12 @@ export class StreamReader implements AsyncIterable<JsMsg> {
         if (isNotFound(err)) return undefined;
         throw err;
       });
-      // Still waiting since then, with nothing delivered meanwhile.
-      if (next && this.waitingSince === waitingSince && this.position === position) {
-        this.fail(`nothing delivered for ${Date.now() - waitingSince} ms while the stream holds ${next.seq}`);
-      }
+      // Still waiting since then, with nothing delivered meanwhile, and so at the check
+      // before too: a stall. At this check only: perhaps a message in flight; the next decides.
+      const same = (w: { waitingSince: number; position: number } | undefined) => w?.waitingSince === waitingSince && w.position === position;
+      if (!next || !same({ waitingSince: this.waitingSince ?? -1, position: this.position })) return;
+      if (same(this.suspect)) this.fail(`nothing delivered for ${Date.now() - waitingSince} ms while the stream holds ${next.seq}`);
+      else this.suspect = { waitingSince, position };
     } catch {
       // The stream does not answer (no leader yet): the next check asks again.
     } finally {

@@ -5,7 +5,7 @@
  * ordered consumer sat silent for 30 s and more there), so that a reader from its position
  * delivers the rest with nothing skipped or repeated.
  */
-import { connect, type NatsConnection } from 'nats';
+import { connect, type JetStreamManager, type NatsConnection, type StoredMsg } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StreamReader, StreamReaderError } from '../../src/bus/stream-reader.js';
 import { testLog } from '../support/log.js';
@@ -86,6 +86,31 @@ describe('bus - stream reader', () => {
       await publish(nc, 102, 1);
       expect(await seqs).toEqual([last + 3]);
       expect(reader.failure).toBeUndefined();
+    });
+
+    it('stream reader - after a quiet spell, a message found by one stall check and delivered before the next is no stall; one still held at the next check ends the reader', async () => {
+      const last = (await (await nc.jetstreamManager()).streams.info(STREAM)).state.last_seq;
+      // A check that finds a message the consumer has not delivered yet: its answer made up,
+      // as a message published an instant before the check and still in flight would give.
+      const inFlight = (reader: StreamReader, times: number) => {
+        const { streams } = (reader as unknown as { jsm: JetStreamManager }).jsm;
+        const real = streams.getMessage.bind(streams);
+        let left = times;
+        streams.getMessage = (stream, query) => (left-- > 0 ? Promise.resolve({ seq: last + 1 } as StoredMsg) : real(stream, query));
+      };
+      const once = await StreamReader.open(nc, STREAM, last + 1, { prefetch: 4, reader: 'test', log: testLog, stallMs: 200 });
+      inFlight(once, 1);
+      const onceRead = read(once, () => false);
+      await expect.poll(() => once.stallChecks, { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(4);
+      expect(once.failure).toBeUndefined();
+      await publish(nc, 200, 1);
+      expect(await onceRead).toEqual([last + 1]);
+
+      const held = await StreamReader.open(nc, STREAM, last + 2, { prefetch: 4, reader: 'test', log: testLog, stallMs: 200 });
+      inFlight(held, 2);
+      expect(await read(held)).toEqual([]);
+      expect(held.failure?.message).toMatch(/nothing delivered/);
+      expect(held.stallChecks).toBe(2);
     });
 
     it('stream reader - a consumer deleted under it ends the reader with its reason, and nothing was handed over twice', async () => {
