@@ -88,26 +88,28 @@ describe('bus - stream reader', () => {
       expect(reader.failure).toBeUndefined();
     });
 
-    it('stream reader - after a quiet spell, a message found by one stall check and delivered before the next is no stall; one still held at the next check ends the reader', async () => {
+    it('stream reader - after a quiet spell, a message found by a stall check and gone at the next is no stall, even found again later; one held at two checks in a row ends the reader', async () => {
       const last = (await (await nc.jetstreamManager()).streams.info(STREAM)).state.last_seq;
-      // A check that finds a message the consumer has not delivered yet: its answer made up,
-      // as a message published an instant before the check and still in flight would give.
-      const inFlight = (reader: StreamReader, times: number) => {
+      // Checks that find a message the consumer has not delivered yet (`true`): their answer
+      // made up, as a message published an instant before a check and still in flight would
+      // give; the stream's own answer for the others and after.
+      const inFlight = (reader: StreamReader, answers: boolean[]) => {
         const { streams } = (reader as unknown as { jsm: JetStreamManager }).jsm;
         const real = streams.getMessage.bind(streams);
-        let left = times;
-        streams.getMessage = (stream, query) => (left-- > 0 ? Promise.resolve({ seq: last + 1 } as StoredMsg) : real(stream, query));
+        const left = [...answers];
+        streams.getMessage = (stream, query) => (left.shift() ? Promise.resolve({ seq: reader.position + 1 } as StoredMsg) : real(stream, query));
       };
+      // Found, gone, found again, gone: never two in a row.
       const once = await StreamReader.open(nc, STREAM, last + 1, { prefetch: 4, reader: 'test', log: testLog, stallMs: 200 });
-      inFlight(once, 1);
+      inFlight(once, [true, false, true]);
       const onceRead = read(once, () => false);
-      await expect.poll(() => once.stallChecks, { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(4);
+      await expect.poll(() => once.stallChecks, { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(5);
       expect(once.failure).toBeUndefined();
       await publish(nc, 200, 1);
       expect(await onceRead).toEqual([last + 1]);
 
       const held = await StreamReader.open(nc, STREAM, last + 2, { prefetch: 4, reader: 'test', log: testLog, stallMs: 200 });
-      inFlight(held, 2);
+      inFlight(held, [true, true]);
       expect(await read(held)).toEqual([]);
       expect(held.failure?.message).toMatch(/nothing delivered/);
       expect(held.stallChecks).toBe(2);
