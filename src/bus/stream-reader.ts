@@ -202,15 +202,17 @@ export class StreamReader implements AsyncIterable<JsMsg> {
       });
       // Still waiting since then, with nothing delivered meanwhile, and so at the check
       // before too: a stall. At this check only: perhaps a message in flight; the next decides.
-      const same = (w: { waitingSince: number; position: number } | undefined) => w?.waitingSince === waitingSince && w.position === position;
       if (!next) {
         // Nothing held: the two must be in a row.
         this.suspect = undefined;
         return;
       }
-      if (!same({ waitingSince: this.waitingSince ?? -1, position: this.position })) return;
-      if (same(this.suspect)) this.fail(`nothing delivered for ${Date.now() - waitingSince} ms while the stream holds ${next.seq}`);
-      else this.suspect = { waitingSince, position };
+      if (this.waitingSince !== waitingSince || this.position !== position) return;
+      if (this.suspect?.waitingSince === waitingSince && this.suspect.position === position) {
+        this.fail(`nothing delivered for ${Date.now() - waitingSince} ms while the stream holds ${next.seq}`);
+      } else {
+        this.suspect = { waitingSince, position };
+      }
     } catch {
       // The stream does not answer (no leader yet): the next check asks again (a message
       // found before it still counts: the check between them could not say otherwise).

@@ -42,8 +42,8 @@ import { processRedactor } from '../config/redact.js';
 import { EnvSchema } from '../config/schema.js';
 import { ensureDatabase } from '../db/database.js';
 import { MIGRATION_LOCK_TIMEOUT_MS, MIGRATION_RETRY, MIGRATIONS, migrationScript } from '../db/migrate.js';
-import { backoffDelay } from '../domain/backoff.js';
 import { ExitCode, LogCode } from '../domain/codes.js';
+import { retry } from '../lifecycle/retry.js';
 import { createLogger, type Logger } from '../observability/log.js';
 import { Manifest, cacheWatermark, finished, isLockTimeout, pgTool, recordedSeq, streamLastSeq, tryNats } from './dump.js';
 import { CliError, runCli } from './run.js';
@@ -147,8 +147,8 @@ interface Replay {
  * Replays the dump after `offset` of `file`, with `before` and `after`, in one transaction
  * that waits at most `lockTimeoutMs` for a lock (its first statements drop the schema: every
  * reader of the service queues behind that wait, so it is bounded as a migration's is,
- * db/migrate.ts). A lock not given in time fails the replay with LockUnavailable, nothing
- * changed.
+ * db/migrate.ts). A lock not given in time fails the replay with psql's 55P03
+ * (`isLockTimeout`), nothing changed.
  */
 async function replay({ url, file, offset, before, after }: Replay, lockTimeoutMs: number): Promise<void> {
   const psql = pgTool('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=verbose', '--single-transaction', '-f', '-'], url);
@@ -166,14 +166,10 @@ async function replay({ url, file, offset, before, after }: Replay, lockTimeoutM
   });
   createReadStream(file, { start: offset }).pipe(restore.stdin!);
   psql.stdin!.write(`SET LOCAL lock_timeout = '${lockTimeoutMs}ms';\n${before}`);
-  // `after` goes in once pg_restore's output has ended (its exit may come before the last
-  // bytes of its output are read); a pg_restore that fails stops psql before it commits.
-  const copied = new Promise<void>((resolve, reject) => {
-    restore.stdout!.on('end', resolve);
-    restore.stdout!.on('error', reject);
-  });
+  // `after` goes in once pg_restore has closed, its output read to the end (`finished`
+  // waits for that); a pg_restore that fails stops psql before it commits.
   restore.stdout!.pipe(psql.stdin!, { end: false });
-  const fed = Promise.all([finished(restore, 'pg_restore'), copied]).then(
+  const fed = finished(restore, 'pg_restore').then(
     () => void psql.stdin!.end(after),
     (err: unknown) => {
       first ??= 'pg_restore';
@@ -182,37 +178,33 @@ async function replay({ url, file, offset, before, after }: Replay, lockTimeoutM
     },
   );
   const [db, input] = await Promise.allSettled([psqlDone, fed]);
-  if (db.status === 'rejected' && first === 'psql') throw isLockTimeout(db.reason) ? new LockUnavailable() : db.reason;
+  if (db.status === 'rejected' && first === 'psql') throw db.reason;
   if (input.status === 'rejected') throw input.reason;
 }
-
-/** A replay that did not get its locks within its lock timeout (nothing changed). */
-class LockUnavailable extends Error {}
 
 /**
  * `replay`, tried again while it does not get its locks (a transaction holds one of the
  * tables) until `waitMs` has passed, then exit 75 with nothing changed. Attempts are spaced
  * as a migration's are (one lock timeout plus backoff, so the tables are free at least half
- * the time between them), the last delay shortened to fit. Each retry is logged
+ * the time between them), a wait past `waitMs` cut short. Each retry is logged
  * (RestoreLockWait, on stderr).
  */
 async function replayWhenFree(job: Replay, waitMs: number, log: Logger): Promise<void> {
   const started = Date.now();
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await replay(job, MIGRATION_LOCK_TIMEOUT_MS);
-    } catch (err) {
-      if (!(err instanceof LockUnavailable)) throw err;
-      // Room for the delay and one more attempt's wait.
-      const room = started + waitMs - Date.now() - MIGRATION_LOCK_TIMEOUT_MS;
-      const delay = Math.min(MIGRATION_LOCK_TIMEOUT_MS + backoffDelay(attempt, MIGRATION_RETRY), room);
-      if (delay < 0) {
-        const waited = Math.round((Date.now() - started) / 1_000);
-        throw new CliError(ExitCode.TempFail, `another transaction held the database's tables through ${attempt + 1} attempts over ${waited} s (--lock-wait ${waitMs / 1_000}): nothing was restored`);
-      }
-      log.warn({ code: LogCode.RestoreLockWait, attempt: attempt + 1, lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS, retryInMs: delay }, 'the restore waited too long for a lock another transaction holds; nothing changed, trying again');
-      await new Promise((r) => setTimeout(r, delay));
-    }
+  let attempts = 0;
+  try {
+    await retry(() => (attempts++, replay(job, MIGRATION_LOCK_TIMEOUT_MS)), {
+      ...MIGRATION_RETRY,
+      addMs: MIGRATION_LOCK_TIMEOUT_MS,
+      retryOn: isLockTimeout,
+      signal: AbortSignal.timeout(waitMs),
+      onRetry: (_err, attempt, retryInMs) =>
+        log.warn({ code: LogCode.RestoreLockWait, attempt, lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS, retryInMs }, 'the restore waited too long for a lock another transaction holds; nothing changed, trying again'),
+    });
+  } catch (err) {
+    if (!isLockTimeout(err)) throw err;
+    const waited = Math.round((Date.now() - started) / 1_000);
+    throw new CliError(ExitCode.TempFail, `another transaction held the database's tables through ${attempts} attempts over ${waited} s (--lock-wait ${waitMs / 1_000}): nothing was restored`);
   }
 }
 

@@ -6,8 +6,8 @@
  */
 import pg from 'pg';
 import { VIC_OUTCOME_DOMAINS } from '../domain/grant.js';
-import { backoffDelay } from '../domain/backoff.js';
 import { LogCode } from '../domain/codes.js';
+import { retry } from '../lifecycle/retry.js';
 import type { Logger } from '../observability/log.js';
 import { migration as m001 } from './migrations/001_grants.js';
 import { migration as m002 } from './migrations/002_previous_values.js';
@@ -86,23 +86,20 @@ export async function migrate(pool: pg.Pool | pg.Client, log: Logger, options: M
     // Waited for without a limit: another process's run ends by itself.
     await client.query('SELECT pg_advisory_lock($1, $2)', [...MIGRATION_LOCK]);
     try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const applied = await migrateOnce(client, migrations, lockTimeoutMs);
-          for (const m of migrations.filter((m) => applied.includes(m.version))) {
-            log.info({ code: LogCode.MigrationApplied, version: m.version, name: m.name }, 'migration applied');
-          }
-          return applied;
-        } catch (err) {
-          if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw err;
-          const delay = lockTimeoutMs + backoffDelay(attempt, MIGRATION_RETRY);
+      const applied = await retry(() => migrateOnce(client, migrations, lockTimeoutMs), {
+        ...MIGRATION_RETRY,
+        addMs: lockTimeoutMs,
+        retryOn: (err) => (err as { code?: unknown }).code === LOCK_NOT_AVAILABLE,
+        onRetry: (err, attempt, retryInMs) =>
           log.warn(
-            { code: LogCode.MigrationLockWait, attempt: attempt + 1, lockTimeoutMs, retryInMs: Math.round(delay), err },
+            { code: LogCode.MigrationLockWait, attempt, lockTimeoutMs, retryInMs, err },
             'the migrations waited too long for a lock another transaction holds (a table or a row they change); rolled back, trying again',
-          );
-          await new Promise((resolve) => setTimeout(resolve, delay));
-        }
+          ),
+      });
+      for (const m of migrations.filter((m) => applied.includes(m.version))) {
+        log.info({ code: LogCode.MigrationApplied, version: m.version, name: m.name }, 'migration applied');
       }
+      return applied;
     } finally {
       // Fails only with the connection, which then goes with the lock (not back to the pool).
       await client.query('SELECT pg_advisory_unlock($1, $2)', [...MIGRATION_LOCK]).catch((err: Error) => {

@@ -22,8 +22,12 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 export interface RetryOptions extends BackoffPolicy {
-  /** Aborted when the caller stops: no further try is made. */
-  signal: AbortSignal;
+  /** Aborted when the caller stops (or a deadline passes): no further try is made. Absent: tries until `op` succeeds. */
+  signal?: AbortSignal;
+  /** The errors worth another try; any other is thrown at once. Absent: every error. */
+  retryOn?: (err: unknown) => boolean;
+  /** Added to every backoff delay (a lock timeout: the table is then free at least half the time between tries). */
+  addMs?: number;
   /** Called after each failed try, before sleeping `delayMs` (attempt 1 is the first failure). */
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
   random?: () => number;
@@ -31,18 +35,18 @@ export interface RetryOptions extends BackoffPolicy {
 
 /**
  * Runs `op` until it succeeds, sleeping a backoff delay between tries. When `signal` is
- * aborted, the last error is thrown instead of trying again.
+ * aborted, or an error is not one `retryOn` accepts, that error is thrown instead of trying again.
  */
 export async function retry<T>(op: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await op(attempt);
     } catch (err) {
-      if (options.signal.aborted) throw err;
-      const delayMs = backoffDelay(attempt, options, options.random);
+      if (options.signal?.aborted || (options.retryOn && !options.retryOn(err))) throw err;
+      const delayMs = (options.addMs ?? 0) + backoffDelay(attempt, options, options.random);
       options.onRetry?.(err, attempt + 1, delayMs);
       await sleep(delayMs, options.signal);
-      if (options.signal.aborted) throw err;
+      if (options.signal?.aborted) throw err;
     }
   }
 }

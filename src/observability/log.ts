@@ -34,7 +34,8 @@ function prettyAvailable(): boolean {
 }
 
 export function createLogger(options: LogOptions): Logger {
-  const destination = options.stderr && !(options.pretty && prettyAvailable()) ? pino.destination(2) : undefined;
+  const pretty = options.pretty === true && prettyAvailable();
+  const destination = options.stderr && !pretty ? pino.destination(2) : undefined;
   return pino({
     level: options.level,
     base: { service: 'navimpact-live', release: options.release, pid: process.pid },
@@ -45,7 +46,7 @@ export function createLogger(options: LogOptions): Logger {
     },
     formatters: { level: (label) => ({ level: label }) },
     ...(options.scrub && { hooks: { streamWrite: options.scrub } }),
-    ...(options.pretty && prettyAvailable()
+    ...(pretty
       ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', singleLine: true, ignore: 'service,release,pid,hostname', messageKey: 'msg' } } }
       : {}),
   }, destination);

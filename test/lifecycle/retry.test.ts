@@ -1,7 +1,8 @@
 /**
  * The one backoff formula (domain/backoff.ts) and the server loops' retry helper
  * (lifecycle/retry.ts): full jitter within the doubling ceiling, the cap, the abortable
- * sleep, and a retry that gives up only when its caller stops.
+ * sleep, and a retry that gives up only when its caller stops or on an error it is told
+ * not to retry.
  */
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
@@ -69,6 +70,21 @@ describe('retry', () => {
       ),
     ).rejects.toThrow('down');
     expect(tries).toBe(1);
+  });
+
+  it('retry - only the errors retryOn accepts are tried again, each delay with addMs on top of the backoff', async () => {
+    const delays: number[] = [];
+    let tries = 0;
+    const failed = retry(
+      async () => {
+        tries++;
+        throw new Error(tries < 3 ? 'locked' : 'broken');
+      },
+      { baseMs: 4, maxMs: 4, random: () => 0.5, addMs: 3, retryOn: (err) => (err as Error).message === 'locked', onRetry: (_err, _attempt, delayMs) => delays.push(delayMs) },
+    );
+    await expect(failed).rejects.toThrow('broken');
+    expect(tries).toBe(3);
+    expect(delays).toEqual([3 + 2, 3 + 2]);
   });
 
   it('sleep - resolves when aborted, long before its time, and leaves no listener behind', async () => {
